@@ -1,0 +1,188 @@
+"""Article features for story clustering: weighted term vectors with online IDF.
+
+Terms are hashed to signed 63-bit integers (stable across processes: blake2b), so the
+story index and the IDF table are integer-keyed. Three kinds of term share one space:
+
+* words (lower-cased, stop words dropped, a light plural stem);
+* entities: capitalised tokens and token pairs from running text (names, places,
+  organisations) — two reports of one event agree on them, two events of one kind don't;
+* numbers with two or more digits (tolls, scores, years, amounts).
+
+Title and lead (first sentences) weigh more than the body, which is cut at
+``BODY_CHARS`` so long articles don't drown in background paragraphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+BODY_CHARS = 4000
+LEAD_CHARS = 400
+MAX_TERMS = 120  # an article vector keeps its heaviest terms only
+TITLE_WEIGHT = 2.5
+LEAD_WEIGHT = 1.5
+BODY_WEIGHT = 1.0
+ENTITY_BOOST = 1.6
+NUMBER_BOOST = 1.3
+DOC_COUNT_TERM = 0  # reserved key of the term-stats table holding the document count
+
+ENTITY = 1
+NUMBER = 2
+WORD = 0
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d[\d,.]*\d|\d", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+|\n+")
+
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves said says say told tell according new one two three also would could
+    may might must shall us mr mrs ms dr s t don didn doesn isn wasn weren aren won can't
+    it's he's she's that's there's they're we're i'm year years time times day days week
+    weeks month months people last first just like get got make made many much even still
+    back well way since including monday tuesday wednesday thursday friday saturday sunday
+    yesterday today tomorrow news report reported reports reporting according statement
+    saying asked going went says per via""".split()
+)
+
+
+def term_id(kind: int, text: str) -> int:
+    """Stable positive 63-bit id of a term; its two low bits are the kind.
+
+    Never 0 (0 is the document-count key): the hash is shifted left and the kind is 0-2,
+    so a WORD id of 0 would need a zero hash; it is mapped to 4.
+    """
+    digest = hashlib.blake2b(f"{kind}:{text}".encode(), digest_size=8).digest()
+    value = ((int.from_bytes(digest, "big") >> 3) << 2) | kind
+    return value or 4
+
+
+def term_kind(term: int) -> int:
+    """WORD, ENTITY or NUMBER: the kind encoded in a term id."""
+    return term & 3
+
+
+def _stem(word: str) -> str:
+    # Light plural/possessive folding: enough to join "protesters"/"protester".
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (or lines) of ``text``, stripped, empty ones dropped."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _is_title_case(sentence: str) -> bool:
+    words = [w for w in _WORD_RE.findall(sentence) if w[0].isalpha() and len(w) > 3]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) / len(words) > 0.6
+
+
+@dataclass
+class Features:
+    """Raw term counts of one article, weighted by field, before IDF."""
+
+    counts: dict[int, float] = field(default_factory=dict)
+
+    def add(self, kind: int, text: str, weight: float) -> None:
+        term = term_id(kind, text)
+        self.counts[term] = self.counts.get(term, 0.0) + weight
+
+
+def _add_words(feats: Features, text: str, weight: float) -> None:
+    for token in _WORD_RE.findall(text):
+        if token[0].isdigit():
+            number = token.replace(",", "").rstrip(".")
+            if len(number.replace(".", "")) >= 2:
+                feats.add(NUMBER, number, weight)
+            continue
+        word = _stem(token.lower())
+        if len(word) < 2 or word in STOP_WORDS:
+            continue
+        feats.add(WORD, word, weight)
+
+
+def _add_entities(feats: Features, sentence: str, weight: float) -> None:
+    tokens = _WORD_RE.findall(sentence)
+    run: list[str] = []
+    for position, token in enumerate([*tokens, ""]):
+        capital = bool(token) and token[0].isupper() and token.lower() not in STOP_WORDS
+        # The first word of a sentence is capitalised anyway: only a run starting there
+        # that goes on (a multi-word name) counts.
+        if capital and len(token) > 1:
+            run.append(token[:-2] if token.endswith(("'s", "’s")) else token)
+            continue
+        if run and not (len(run) == 1 and position == 1):
+            names = [w.lower() for w in run]
+            for name in names:
+                feats.add(ENTITY, name, weight)
+            for left, right in zip(names, names[1:], strict=False):
+                feats.add(ENTITY, f"{left} {right}", weight)
+        run = []
+
+
+def extract_features(title: str, text: str) -> Features:
+    """Field-weighted term counts of an article (pure; bounded by ``BODY_CHARS``)."""
+    feats = Features()
+    title = (title or "").strip()[:500]
+    body = (text or "")[: BODY_CHARS * 2]
+    sentences = split_sentences(body)
+    if sentences and title and sentences[0].strip().lower() == title.lower():
+        sentences = sentences[1:]  # many extractors repeat the title as the first line
+    _add_words(feats, title, TITLE_WEIGHT)
+    used = 0
+    for sentence in sentences:
+        if used >= BODY_CHARS:
+            break
+        weight = LEAD_WEIGHT if used < LEAD_CHARS else BODY_WEIGHT
+        used += len(sentence)
+        _add_words(feats, sentence, weight)
+        if not _is_title_case(sentence):
+            _add_entities(feats, sentence, weight)
+    return feats
+
+
+def tfidf_vector(
+    feats: Features, df: Mapping[int, int], doc_count: int, max_terms: int = MAX_TERMS
+) -> dict[int, float]:
+    """L2-normalised sublinear TF-IDF vector, kept to the ``max_terms`` heaviest terms.
+
+    ``df`` holds document frequencies *before* this article; terms seen in one document
+    only so far get the highest IDF. Ties break on the term id (deterministic).
+    """
+    n = doc_count + 1
+    weights: dict[int, float] = {}
+    for term, count in feats.counts.items():
+        idf = math.log((n + 1) / (df.get(term, 0) + 1)) + 1.0
+        kind = term_kind(term)
+        boost = ENTITY_BOOST if kind == ENTITY else NUMBER_BOOST if kind == NUMBER else 1.0
+        weights[term] = (1.0 + math.log(count)) * idf * boost if count > 0 else 0.0
+    top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
+    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
+    return {term: w / norm for term, w in top}
+
+
+def cosine(a: Mapping[int, float], b: Mapping[int, float]) -> float:
+    """Cosine of two sparse vectors (not assumed normalised)."""
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(w * b.get(t, 0.0) for t, w in a.items())
+    if dot == 0.0:
+        return 0.0
+    na = math.sqrt(sum(w * w for w in a.values()))
+    nb = math.sqrt(sum(w * w for w in b.values()))
+    return dot / (na * nb)

@@ -1,0 +1,378 @@
+"""Extraction in worker processes with a hard wall-clock and memory limit per page.
+
+Why processes and not threads or ``multiprocessing.Pool``: a pathological page can hang
+libxml2 or trafilatura in C code, or balloon memory. The only reliable stop is SIGKILL,
+and ``multiprocessing.Pool`` does not survive killing a worker mid-task. So this is a
+small pool of its own: each worker is one process with one duplex pipe, serving one page
+at a time. The parent waits on all busy pipes with a timeout equal to the earliest
+deadline (``multiprocessing.connection.wait``, i.e. select/poll), kills a worker that
+misses its deadline, records ``timeout`` for its page and starts a replacement.
+
+Limits per page:
+
+* bytes: pages over ``max_page_bytes`` are rejected in the parent (never shipped);
+* elements: counted cheaply in the worker before parsing (``too_many_elements``);
+* memory: ``RLIMIT_AS`` in each worker; a ``MemoryError`` becomes ``memory`` and the
+  worker is replaced (allocator state after a MemoryError is not trusted);
+* time: ``timeout_s`` wall-clock, enforced by the parent with SIGKILL.
+
+Start method: ``forkserver`` by default (safe when the parent has threads, e.g. inside
+Airflow; the server preloads the extractor so each new worker starts in milliseconds).
+``fork`` starts fastest but inherits the parent's threads and locks; ``spawn`` is safest
+and slowest (each worker imports trafilatura again). See ``bench/extract.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ingest.extract.article import Article, extract_article
+
+_PRELOAD = ["ingest.extract.article"]
+_STOP = None
+
+
+@dataclass(frozen=True)
+class ExtractionTask:
+    """One page to extract: ``key`` is the caller's identifier, echoed with the result."""
+
+    key: str
+    html: bytes
+    url: str | None = None
+    feed_title: str | None = None
+    feed_summary: str | None = None
+    content_type: str | None = None
+
+
+def _limit_memory(memory_mb: int) -> None:
+    if memory_mb <= 0:
+        return
+    limit = memory_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection, memory_mb: int, max_elements: int
+) -> None:
+    """Serve tasks from ``conn`` until it closes or a stop message arrives."""
+    # The parent handles Ctrl-C; a worker dying on SIGINT mid-page would look like a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _limit_memory(memory_mb)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is _STOP:
+            return
+        exit_after = False
+        try:
+            article = extract_article(
+                task.html,
+                task.url,
+                feed_title=task.feed_title,
+                feed_summary=task.feed_summary,
+                content_type=task.content_type,
+                max_page_bytes=len(task.html) + 1,  # the parent already applied the cap
+                max_elements=max_elements,
+            )
+            exit_after = article.error_class == "memory"
+        except MemoryError:
+            article = Article.failed("memory", f"over {memory_mb} MiB", canonical_url=task.url)
+            exit_after = True
+        except Exception as exc:  # a bug in a library must not take down the batch
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            article = Article.failed("failed", reason, canonical_url=task.url)
+        try:
+            conn.send((task.key, article))
+        except (OSError, MemoryError):
+            return
+        if exit_after:
+            return
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.process.BaseProcess (context-specific subclass)
+    conn: multiprocessing.connection.Connection
+    task: ExtractionTask | None = None
+    seq: int = -1
+    deadline: float = 0.0
+
+
+@dataclass
+class _Pending:
+    seq: int
+    task: ExtractionTask
+
+
+@dataclass
+class PoolStats:
+    """Counters for monitoring: how many workers were started and killed."""
+
+    started: int = 0
+    killed: int = 0
+    crashed: int = 0
+
+
+class ExtractionPool:
+    """A context manager running :func:`extract_article` in killable worker processes.
+
+    Limits default to :class:`ingest.config.Settings` (``extract_timeout_s``,
+    ``extract_memory_mb``, ``extract_max_elements``, ``max_page_bytes``,
+    ``extract_workers``). Use :meth:`map` for a stream of tasks (results in input order),
+    or :meth:`submit` then :meth:`results` (results in completion order).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        max_elements: int | None = None,
+        max_page_bytes: int | None = None,
+        start_method: str = "forkserver",
+    ) -> None:
+        from ingest.config import get_settings
+
+        settings = get_settings()
+        self.workers = workers if workers is not None else settings.extract_workers
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        self.timeout_s = timeout_s if timeout_s is not None else settings.extract_timeout_s
+        self.memory_mb = memory_mb if memory_mb is not None else settings.extract_memory_mb
+        self.max_elements = (
+            max_elements if max_elements is not None else settings.extract_max_elements
+        )
+        self.max_page_bytes = (
+            max_page_bytes if max_page_bytes is not None else settings.max_page_bytes
+        )
+        self._context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            self._context.set_forkserver_preload(_PRELOAD)
+        self._workers: list[_Worker] = []
+        self._queue: deque[_Pending] = deque()
+        self._done: deque[tuple[int, str, Article]] = deque()
+        self._seq = itertools.count()
+        self.stats = PoolStats()
+        self._closed = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def __enter__(self) -> ExtractionPool:
+        while len(self._workers) < self.workers:
+            self._workers.append(self._start_worker())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop idle workers politely, kill busy ones, and wait for all of them."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            if worker.task is None:
+                try:
+                    worker.conn.send(_STOP)
+                except OSError:
+                    pass
+            else:
+                self._kill(worker)
+        for worker in self._workers:
+            worker.process.join(timeout=2.0)
+            if worker.process.is_alive():
+                self._kill(worker)
+            worker.conn.close()
+        self._workers.clear()
+
+    def _start_worker(self) -> _Worker:
+        parent_conn, child_conn = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child_conn, self.memory_mb, self.max_elements),
+            name="newsmon-extract",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        self.stats.started += 1
+        return _Worker(process=process, conn=parent_conn)
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.process.is_alive() and worker.process.pid is not None:
+            try:
+                os.kill(worker.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.process.join(timeout=5.0)
+
+    def _replace(self, worker: _Worker) -> None:
+        self._kill(worker)
+        worker.conn.close()
+        index = self._workers.index(worker)
+        self._workers[index] = self._start_worker()
+
+    # --- submitting and collecting ---------------------------------------------------
+
+    def submit(
+        self,
+        key: str,
+        html: bytes,
+        url: str | None = None,
+        *,
+        feed_title: str | None = None,
+        feed_summary: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Queue one page; its result comes out of :meth:`results`."""
+        task = ExtractionTask(key, html, url, feed_title, feed_summary, content_type)
+        self._enqueue(task)
+
+    def _enqueue(self, task: ExtractionTask) -> int:
+        if self._closed:
+            raise RuntimeError("ExtractionPool is closed")
+        if not self._workers:
+            self.__enter__()
+        seq = next(self._seq)
+        if len(task.html) > self.max_page_bytes:
+            reason = f"{len(task.html)} bytes > {self.max_page_bytes}"
+            self._done.append((seq, task.key, Article.failed("too_large", reason, task.url)))
+        else:
+            self._queue.append(_Pending(seq, task))
+        return seq
+
+    def _in_flight(self) -> int:
+        return len(self._queue) + sum(1 for w in self._workers if w.task is not None)
+
+    def results(self) -> Iterator[tuple[str, Article]]:
+        """Yield ``(key, article)`` for every submitted page, in completion order."""
+        while self._done or self._in_flight():
+            if not self._done:
+                self._step()
+            while self._done:
+                _, key, article = self._done.popleft()
+                yield key, article
+
+    def map(self, tasks: Iterable[ExtractionTask]) -> Iterator[tuple[str, Article]]:
+        """Extract a stream of tasks; yield ``(key, article)`` in input order.
+
+        At most ``2 × workers`` pages are held at once, so memory stays bounded however
+        long the stream is.
+        """
+        window = 2 * self.workers
+        finished: dict[int, tuple[str, Article]] = {}
+        next_out = next_in = 0
+        iterator = iter(tasks)
+        exhausted = False
+        while True:
+            while not exhausted and next_in - next_out < window:
+                task = next(iterator, None)
+                if task is None:
+                    exhausted = True
+                    break
+                self._enqueue(task)
+                next_in += 1
+            if next_out == next_in and exhausted:
+                return
+            if not self._done:
+                self._step()
+            while self._done:
+                seq, key, article = self._done.popleft()
+                finished[seq] = (key, article)
+            while next_out in finished:
+                yield finished.pop(next_out)
+                next_out += 1
+
+    def map_one(self, task: ExtractionTask) -> Article:
+        """Extract a single page under the pool's limits."""
+        for _, article in self.map([task]):
+            return article
+        raise AssertionError("map yields one result per task")
+
+    # --- the scheduler ----------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.task is not None:
+                continue
+            pending = self._queue.popleft()
+            try:
+                worker.conn.send(pending.task)
+            except OSError:
+                # The idle worker died (e.g. after a MemoryError); retry on a fresh one.
+                self._queue.appendleft(pending)
+                self.stats.crashed += 1
+                self._replace(worker)
+                return
+            worker.task, worker.seq = pending.task, pending.seq
+            worker.deadline = time.monotonic() + self.timeout_s
+
+    def _finish(self, worker: _Worker, article: Article) -> None:
+        assert worker.task is not None
+        self._done.append((worker.seq, worker.task.key, article))
+        worker.task, worker.seq = None, -1
+
+    def _step(self) -> None:
+        """Dispatch queued pages, then wait for one result or the earliest deadline."""
+        self._dispatch()
+        busy = [w for w in self._workers if w.task is not None]
+        if not busy:
+            return
+        now = time.monotonic()
+        wait_s = max(0.0, min(w.deadline for w in busy) - now)
+        ready = multiprocessing.connection.wait([w.conn for w in busy], timeout=wait_s)
+        for worker in busy:
+            if worker.conn in ready:
+                self._collect(worker)
+        now = time.monotonic()
+        for worker in busy:
+            if worker.task is not None and now >= worker.deadline:
+                task = worker.task
+                self.stats.killed += 1
+                self._finish(
+                    worker,
+                    Article.failed("timeout", f"no result within {self.timeout_s:g} s", task.url),
+                )
+                self._replace(worker)
+
+    def _collect(self, worker: _Worker) -> None:
+        task = worker.task
+        assert task is not None
+        try:
+            _key, article = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=1.0)
+            code = worker.process.exitcode
+            self.stats.crashed += 1
+            self._finish(
+                worker, Article.failed("crashed", f"worker exited with code {code}", task.url)
+            )
+            self._replace(worker)
+            return
+        self._finish(worker, article)
+        if article.error_class == "memory":
+            self._replace(worker)  # the worker exits after a MemoryError

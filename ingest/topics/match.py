@@ -1,0 +1,516 @@
+"""Evaluating a parsed query on one document, with the hits that explain the match.
+
+A document is tokenised once (:class:`PreparedDocument`); each query is compiled once
+into a tree of small closures (:class:`CompiledQuery`) that answer "does it match?"
+from token sets and positions without building anything per query. Hits, with character
+offsets into the original field text, are computed only for queries that matched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+from ingest.topics.query import (
+    DEFAULT_FIELDS,
+    TEXT_FIELDS,
+    And,
+    Keyword,
+    Leaf,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Term,
+    leaf_label,
+    near_leaves,
+)
+from ingest.topics.tokens import token_offsets, tokenize_terms
+
+MAX_HITS_PER_LEAF: Final = 50
+"""A word that occurs 3,000 times explains the match no better than 50 times."""
+SNIPPET_CHARS: Final = 240
+MAX_FIELD_CHARS: Final = 2_000_000
+"""Longer field values are cut before matching (bounded time on hostile input)."""
+
+Span = tuple[int, int]  # token positions [start, end)
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What a topic is matched against. ``source`` is the outlet's domain."""
+
+    title: str = ""
+    text: str = ""
+    source: str = ""
+    language: str = ""
+    author: str = ""
+
+
+def normalise_source(source: str = "", url: str = "") -> str:
+    """The outlet domain: ``source`` as given, else the host of ``url``; lowercase, no www."""
+    value = source.strip()
+    if not value and url:
+        try:
+            value = urlsplit(url.strip()).hostname or ""
+        except ValueError:
+            value = ""
+    value = value.lower().rstrip(".")
+    return value.removeprefix("www.")
+
+
+class FieldTokens:
+    """One text field tokenised: terms by position, and lazily-built lookups."""
+
+    __slots__ = ("_offsets", "_positions", "_sorted_vocab", "terms", "text", "vocab")
+
+    def __init__(self, text: str) -> None:
+        self.text = text[:MAX_FIELD_CHARS]
+        self.terms = tokenize_terms(self.text)
+        self.vocab = frozenset(self.terms)
+        self._positions: dict[str, list[int]] | None = None
+        self._sorted_vocab: list[str] | None = None
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def positions(self) -> dict[str, list[int]]:
+        """Term -> ascending token positions."""
+        if self._positions is None:
+            positions: dict[str, list[int]] = {}
+            for index, term in enumerate(self.terms):
+                found = positions.get(term)
+                if found is None:
+                    positions[term] = [index]
+                else:
+                    found.append(index)
+            self._positions = positions
+        return self._positions
+
+    def terms_with_prefix(self, prefix: str) -> list[str]:
+        """Distinct terms of this field starting with ``prefix``."""
+        if self._sorted_vocab is None:
+            self._sorted_vocab = sorted(self.vocab)
+        words = self._sorted_vocab
+        found = []
+        index = bisect.bisect_left(words, prefix)
+        while index < len(words) and words[index].startswith(prefix):
+            found.append(words[index])
+            index += 1
+        return found
+
+    def has_prefix(self, prefix: str) -> bool:
+        if self._sorted_vocab is None:
+            self._sorted_vocab = sorted(self.vocab)
+        index = bisect.bisect_left(self._sorted_vocab, prefix)
+        return index < len(self._sorted_vocab) and self._sorted_vocab[index].startswith(prefix)
+
+    def char_span(self, span: Span) -> tuple[int, int]:
+        """Character offsets in :attr:`text` of the tokens ``span`` covers."""
+        if self._offsets is None:
+            self._offsets = token_offsets(self.text)
+        return self._offsets[span[0]][0], self._offsets[span[1] - 1][1]
+
+
+class PreparedDocument:
+    """A :class:`Document` tokenised once, ready for many queries."""
+
+    __slots__ = ("default_vocab", "document", "fields", "keyword_anchors", "vocabulary")
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.fields = {name: FieldTokens(getattr(document, name)) for name in TEXT_FIELDS}
+        self.default_vocab = self.fields["title"].vocab | self.fields["text"].vocab
+        self.vocabulary = self.default_vocab | self.fields["author"].vocab
+        self.keyword_anchors = _keyword_anchors(document)
+
+
+def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
+    """(field, value) pairs a ``source:``/``lang:`` keyword could equal for this document."""
+    anchors = set()
+    labels = document.source.lower().split(".") if document.source else []
+    for index in range(len(labels)):
+        anchors.add(("source", ".".join(labels[index:])))
+    language = document.language.strip().lower().replace("_", "-")
+    if language:
+        anchors.add(("lang", language))
+        anchors.add(("lang", language.split("-")[0]))
+    return frozenset(anchors)
+
+
+# --- spans of leaves ---------------------------------------------------------------------
+
+
+def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
+    terms = phrase.terms
+    last = len(terms) - 1
+    if not all(term in tokens.vocab for term in terms[:last]):
+        return []
+    words = tokens.terms
+    starts = []
+    for start in tokens.positions().get(terms[0], ()):
+        end = start + last
+        if end >= len(words):
+            break
+        if all(words[start + i] == terms[i] for i in range(1, last)) and (
+            words[end].startswith(terms[last]) if phrase.last_is_prefix else words[end] == terms[last]
+        ):
+            starts.append(start)
+    return starts
+
+
+def leaf_spans(leaf: Leaf, tokens: FieldTokens) -> list[Span]:
+    """Where ``leaf`` occurs in one field, as sorted token spans."""
+    if isinstance(leaf, Term):
+        return [(p, p + 1) for p in tokens.positions().get(leaf.term, ())]
+    if isinstance(leaf, Prefix):
+        positions = tokens.positions()
+        found = [p for term in tokens.terms_with_prefix(leaf.prefix) for p in positions[term]]
+        return [(p, p + 1) for p in sorted(found)]
+    length = len(leaf.terms)
+    return [(p, p + length) for p in _phrase_starts(tokens, leaf)]
+
+
+def _operand_spans(leaves: list[Leaf], field_name: str, doc: PreparedDocument) -> list[Span]:
+    tokens = doc.fields[field_name]
+    spans: set[Span] = set()
+    for leaf in leaves:
+        if field_name in leaf.fields:
+            spans.update(leaf_spans(leaf, tokens))
+    return sorted(spans)
+
+
+def _near_pairs(
+    left: list[Span], right: list[Span], distance: int, *, first_only: bool
+) -> list[tuple[Span, Span]]:
+    """Pairs (x, y) with at most ``distance`` tokens between them, in either order.
+
+    As in FTS5, the later-starting span must start at most ``distance`` tokens after the
+    earlier one ends (overlapping spans qualify).
+    """
+    pairs = []
+    for xs, ys, swap in ((left, right, False), (right, left, True)):
+        starts = [span[0] for span in ys]
+        for x in xs:
+            index = bisect.bisect_left(starts, x[0])
+            while index < len(ys) and starts[index] <= x[1] + distance:
+                pairs.append((ys[index], x) if swap else (x, ys[index]))
+                if first_only:
+                    return pairs
+                index += 1
+    return pairs
+
+
+# --- compilation -------------------------------------------------------------------------
+
+Predicate = Callable[[PreparedDocument], bool]
+
+
+def _compile_term(node: Term) -> Predicate:
+    term = node.term
+    if node.fields == DEFAULT_FIELDS:
+        return lambda doc: term in doc.default_vocab
+    names = tuple(node.fields)
+    return lambda doc: any(term in doc.fields[name].vocab for name in names)
+
+
+def _compile_prefix(node: Prefix) -> Predicate:
+    prefix, names = node.prefix, tuple(sorted(node.fields))
+    return lambda doc: any(doc.fields[name].has_prefix(prefix) for name in names)
+
+
+def _compile_phrase(node: Phrase) -> Predicate:
+    names = tuple(sorted(node.fields))
+    required = node.terms[:-1] if node.last_is_prefix else node.terms
+
+    def matches(doc: PreparedDocument) -> bool:
+        if not all(term in doc.vocabulary for term in required):
+            return False
+        return any(_phrase_starts(doc.fields[name], node) for name in names)
+
+    return matches
+
+
+def _compile_keyword(node: Keyword) -> Predicate:
+    value, field_name = node.value, node.field
+    if node.is_prefix:
+        if field_name == "source":
+            return lambda doc: any(
+                anchor[1].startswith(value) for anchor in doc.keyword_anchors if anchor[0] == "source"
+            )
+        return lambda doc: doc.document.language.lower().startswith(value)
+    key = (field_name, value)
+    return lambda doc: key in doc.keyword_anchors
+
+
+def _compile_near(node: Near) -> Predicate:
+    left, right, distance = near_leaves(node.left), near_leaves(node.right), node.distance
+    left_fields = frozenset().union(*(leaf.fields for leaf in left))
+    right_fields = frozenset().union(*(leaf.fields for leaf in right))
+    names = tuple(sorted(left_fields & right_fields))
+    left_match = compile_node(node.left)
+    right_match = compile_node(node.right)
+
+    def matches(doc: PreparedDocument) -> bool:
+        if not (left_match(doc) and right_match(doc)):
+            return False
+        for name in names:
+            spans_left = _operand_spans(left, name, doc)
+            if spans_left:
+                spans_right = _operand_spans(right, name, doc)
+                if _near_pairs(spans_left, spans_right, distance, first_only=True):
+                    return True
+        return False
+
+    return matches
+
+
+def _compile_and(node: And) -> Predicate:
+    # Cheap children first: a word test is a set lookup, a NEAR walks positions.
+    children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
+
+    def matches(doc: PreparedDocument) -> bool:
+        for child in children:
+            if not child(doc):
+                return False
+        return True
+
+    return matches
+
+
+def _compile_or(node: Or) -> Predicate:
+    children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
+
+    def matches(doc: PreparedDocument) -> bool:
+        for child in children:
+            if child(doc):
+                return True
+        return False
+
+    return matches
+
+
+def _compile_not(node: Not) -> Predicate:
+    child = compile_node(node.child)
+    return lambda doc: not child(doc)
+
+
+def _cost(node: Node) -> int:
+    if isinstance(node, Term | Keyword):
+        return 1
+    if isinstance(node, Prefix):
+        return 3
+    if isinstance(node, Phrase):
+        return 4
+    if isinstance(node, Not):
+        return _cost(node.child)
+    if isinstance(node, Near):
+        return 20 + _cost(node.left) + _cost(node.right)
+    return sum(_cost(child) for child in node.children)
+
+
+def compile_node(node: Node) -> Predicate:
+    """A predicate telling whether ``node`` matches a prepared document."""
+    if isinstance(node, Term):
+        return _compile_term(node)
+    if isinstance(node, Prefix):
+        return _compile_prefix(node)
+    if isinstance(node, Phrase):
+        return _compile_phrase(node)
+    if isinstance(node, Keyword):
+        return _compile_keyword(node)
+    if isinstance(node, Near):
+        return _compile_near(node)
+    if isinstance(node, And):
+        return _compile_and(node)
+    if isinstance(node, Or):
+        return _compile_or(node)
+    return _compile_not(node)
+
+
+# --- hits --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One reason for a match: ``term`` found at ``[start, end)`` of ``field``'s text."""
+
+    field: str
+    start: int
+    end: int
+    term: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {"field": self.field, "start": self.start, "end": self.end, "term": self.term}
+
+
+_FIELD_ORDER = {name: index for index, name in enumerate(("title", "text", "author", "source"))}
+
+
+def _leaf_hits(leaf: Leaf, doc: PreparedDocument, spans_by_field: Iterable[str]) -> list[Hit]:
+    hits = []
+    label = leaf_label(leaf)
+    for name in spans_by_field:
+        if name not in leaf.fields:
+            continue
+        tokens = doc.fields[name]
+        for span in leaf_spans(leaf, tokens)[:MAX_HITS_PER_LEAF]:
+            start, end = tokens.char_span(span)
+            hits.append(Hit(name, start, end, label))
+    return hits
+
+
+def _collect_hits(node: Node, doc: PreparedDocument, out: list[Hit]) -> None:
+    """Append the hits of ``node``, which is known to match ``doc``."""
+    if isinstance(node, Term | Prefix | Phrase):
+        out.extend(_leaf_hits(node, doc, TEXT_FIELDS))
+    elif isinstance(node, Keyword):
+        if node.field == "source":
+            out.append(Hit("source", 0, len(doc.document.source), leaf_label(node)))
+        else:
+            out.append(Hit("lang", 0, len(doc.document.language), leaf_label(node)))
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            if not isinstance(child, Not) and compile_node(child)(doc):
+                _collect_hits(child, doc, out)
+    elif isinstance(node, Near):
+        _collect_near_hits(node, doc, out)
+
+
+def _collect_near_hits(node: Near, doc: PreparedDocument, out: list[Hit]) -> None:
+    left, right = near_leaves(node.left), near_leaves(node.right)
+    for name in TEXT_FIELDS:
+        tokens = doc.fields[name]
+        labelled: dict[Span, str] = {}
+        for leaf in (*left, *right):
+            if name in leaf.fields:
+                for span in leaf_spans(leaf, tokens):
+                    labelled.setdefault(span, leaf_label(leaf))
+        pairs = _near_pairs(
+            _operand_spans(left, name, doc),
+            _operand_spans(right, name, doc),
+            node.distance,
+            first_only=False,
+        )
+        used = sorted({span for pair in pairs for span in pair})[: 2 * MAX_HITS_PER_LEAF]
+        for span in used:
+            start, end = tokens.char_span(span)
+            out.append(Hit(name, start, end, labelled[span]))
+
+
+def explain(node: Node, doc: PreparedDocument) -> list[Hit]:
+    """The hits of a query that matches ``doc``: sorted by field then offset, no repeats."""
+    hits: list[Hit] = []
+    _collect_hits(node, doc, hits)
+    unique = {(hit.field, hit.start, hit.end): hit for hit in hits}
+    return sorted(unique.values(), key=lambda h: (_FIELD_ORDER.get(h.field, 9), h.start, h.end))
+
+
+# --- snippets ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A window of one field's text; ``spans`` are the hits, as offsets inside ``text``.
+
+    Format-neutral: render it with :meth:`render` or with your own markup.
+    """
+
+    field: str
+    text: str
+    spans: tuple[tuple[int, int], ...]
+    cut_before: bool = False
+    cut_after: bool = False
+
+    def render(self, style: str = "text") -> str:
+        """``style="text"`` marks hits «like this»; ``"html"`` escapes, then uses <mark>."""
+        if style not in ("text", "html"):
+            raise ValueError(f"unknown snippet style {style!r}: expected 'text' or 'html'")
+        escape: Callable[[str], str] = html.escape if style == "html" else (lambda s: s)
+        opening, closing = ("<mark>", "</mark>") if style == "html" else ("«", "»")
+        parts = ["…"] if self.cut_before else []
+        position = 0
+        for start, end in self.spans:
+            parts += [escape(self.text[position:start]), opening]
+            parts += [escape(self.text[start:end]), closing]
+            position = end
+        parts.append(escape(self.text[position:]))
+        if self.cut_after:
+            parts.append("…")
+        return "".join(parts)
+
+
+def make_snippet(document: Document, hits: list[Hit], width: int = SNIPPET_CHARS) -> Snippet:
+    """A window of about ``width`` characters around the densest group of hits.
+
+    Body text is preferred to the title; a match with no text hits (``source:`` only)
+    gets the opening of the body, unmarked.
+    """
+    for name in ("text", "title", "author"):
+        field_hits = [hit for hit in hits if hit.field == name]
+        if field_hits:
+            break
+    else:
+        name, field_hits = ("text" if document.text else "title"), []
+    text: str = getattr(document, name)
+    if not field_hits:
+        return _window(name, text, 0, min(len(text), width), [])
+    best, best_count = field_hits[0], 0
+    for hit in field_hits:
+        count = sum(1 for other in field_hits if hit.start <= other.start < hit.start + width)
+        if count > best_count:
+            best, best_count = hit, count
+    inside = [h for h in field_hits if best.start <= h.start and h.end <= best.start + width]
+    inside = inside or [best]
+    span_start, span_end = inside[0].start, max(h.end for h in inside)
+    slack = max(0, width - (span_end - span_start))
+    start = max(0, span_start - slack // 3)
+    end = min(len(text), max(span_end, start + width))
+    return _window(name, text, start, end, inside)
+
+
+def _window(name: str, text: str, start: int, end: int, hits: list[Hit]) -> Snippet:
+    # Move the cut points onto whitespace so no word is cut in half.
+    if start > 0:
+        space = text.find(" ", start, hits[0].start if hits else end)
+        start = space + 1 if space >= 0 else start
+    if end < len(text):
+        floor = max(h.end for h in hits) if hits else start
+        space = text.rfind(" ", floor, end)
+        end = space if space > floor else end
+    spans: list[tuple[int, int]] = []
+    for hit in sorted(hits, key=lambda h: h.start):
+        hit_start, hit_end = hit.start - start, hit.end - start
+        if spans and hit_start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hit_end))
+        else:
+            spans.append((hit_start, hit_end))
+    return Snippet(name, text[start:end], tuple(spans), start > 0, end < len(text))
+
+
+# --- the query object ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """A parsed query ready to run: ``matches`` is fast, ``explain`` gives the hits."""
+
+    node: Node
+    predicate: Predicate = field(repr=False, compare=False)
+
+    @classmethod
+    def from_node(cls, node: Node) -> CompiledQuery:
+        return cls(node, compile_node(node))
+
+    def matches(self, doc: PreparedDocument) -> bool:
+        return self.predicate(doc)
+
+    def explain(self, doc: PreparedDocument) -> list[Hit]:
+        return explain(self.node, doc)

@@ -1,0 +1,110 @@
+"""Tokenisation compatible with SQLite FTS5's ``unicode61 remove_diacritics 2``.
+
+A token is a run of Unicode letters, numbers, private-use characters and combining marks
+(categories ``L*``, ``N*``, ``Co``, ``M*``); everything else separates tokens. Each token is
+lower-cased and stripped of diacritics (NFD, then combining marks dropped), so
+``Café`` and ``CAFE`` are the same term. ``don't`` is two tokens, ``don`` and ``t``, and
+``2,000`` is ``2`` and ``000`` — exactly as FTS5 does it.
+
+Documents are tokenised once per field; matching then works on token positions, and
+character offsets into the original text are computed only when hits are reported.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@functools.cache
+def _token_pattern() -> re.Pattern[str]:
+    """The regex for one token, built once from the Unicode database (~0.3 s)."""
+    ranges: list[tuple[int, int]] = []
+    start = -1
+    for code in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        is_token_char = category[0] in "LNM" or category == "Co"
+        if is_token_char and start < 0:
+            start = code
+        elif not is_token_char and start >= 0:
+            ranges.append((start, code - 1))
+            start = -1
+    if start >= 0:
+        ranges.append((start, sys.maxunicode))
+    body = "".join(
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+        for lo, hi in ranges
+    )
+    return re.compile(f"[{body}]+")
+
+
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def fold_token(token: str) -> str:
+    """Case-fold and strip diacritics from one token (``Émile`` -> ``emile``)."""
+    if token.isascii():
+        return token.lower()
+    decomposed = unicodedata.normalize("NFD", token)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def _lowered_and_pattern(text: str) -> tuple[str, re.Pattern[str]]:
+    """Lower-case ``text`` when that keeps character offsets, and pick the token regex.
+
+    ``str.lower`` lengthens a few characters (``İ``); then tokens are taken from the
+    original text and each is folded on its own, so offsets stay exact either way.
+    """
+    if text.isascii():
+        return text.lower(), _ASCII_TOKEN
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        # Identity tells tokenize_terms to fold every token itself.
+        return text, _token_pattern()
+    return lowered, _token_pattern()
+
+
+def tokenize_terms(text: str) -> list[str]:
+    """The folded terms of ``text`` in order (no offsets: the fast path for matching)."""
+    lowered, pattern = _lowered_and_pattern(text)
+    raw = pattern.findall(lowered)
+    if pattern is _ASCII_TOKEN:
+        return raw
+    if lowered is text:
+        terms = [fold_token(t) for t in raw]
+    else:
+        terms = [t if t.isascii() else fold_token(t) for t in raw]
+    if all(terms):
+        return terms
+    # A token made only of combining marks folds to nothing: drop it, as FTS5 does.
+    return [t for t in terms if t]
+
+
+def token_offsets(text: str) -> list[tuple[int, int]]:
+    """Character offsets ``(start, end)`` of each term of :func:`tokenize_terms`."""
+    lowered, pattern = _lowered_and_pattern(text)
+    spans = []
+    for match in pattern.finditer(lowered):
+        token = match.group()
+        if token.isascii() or fold_token(token):
+            spans.append(match.span())
+    return spans
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token: its folded term and where it sits in the original text."""
+
+    term: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> Iterator[Token]:
+    """Tokens of ``text`` with offsets into the original (non-normalised) string."""
+    for term, (start, end) in zip(tokenize_terms(text), token_offsets(text), strict=True):
+        yield Token(term, start, end)
