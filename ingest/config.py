@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     per_host_concurrency: int = 2
     per_host_delay_s: float = 1.0
     retry_after_cap_s: float = 6 * 3600.0
+    # --- feed polling (ingest/feeds, ingest/pipeline/poll.py) ---
+    max_feed_entries: int = 500
+    poll_concurrency: int = 64
+    poll_batch_size: int = 500
+    # Worker processes for feed parsing (CPU-bound); 0 = parse in the polling process.
+    poll_parse_workers: int = 0
 
     # --- extraction ---
     extract_timeout_s: float = 20.0
@@ -66,6 +72,16 @@ class Settings(BaseSettings):
     # --- web / alerts ---
     base_url: str = "http://127.0.0.1:8765"
     webhook_secret: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_from: str = "newsmon@localhost"
+    smtp_timeout_s: float = 30.0
+    alert_max_attempts: int = 8
+    alert_lease_s: float = 300.0
 
     @property
     def effective_database_url(self) -> str:
@@ -427,7 +443,7 @@ def _check_queries(
     path: Path, cfg: NewsmonConfig, lines: Mapping[_Path, int]
 ) -> list[ConfigProblem]:
     try:
-        from ingest.topics import QueryError, parse_query  # type: ignore[attr-defined]
+        from ingest.topics import QueryError, parse_query
     except ImportError:  # the query language is optional at this layer
         return []
     problems = []

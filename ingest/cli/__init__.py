@@ -5,7 +5,7 @@ from __future__ import annotations
 import ingest.cli.commands_core  # noqa: F401  (registers the core commands)
 from ingest.cli._app import app
 
-_OPTIONAL_MODULES = ("net", "extract", "cluster", "topics", "alerts", "web", "demo", "pipeline")
+_OPTIONAL_MODULES = ("net", "cluster", "alerts", "web", "pipeline", "demo")
 
 
 def _register_optional() -> None:

@@ -7,10 +7,10 @@ through :class:`ClusterState`; :class:`~ingest.dedupe.memory_state.InMemoryClust
 serves the CLI and benchmarks, :mod:`ingest.store.cluster_state` serves the pipeline.
 Both run this same code, so the same stream gives the same stories.
 
-Story similarity = ``CENTROID_MIX`` x cosine to the story centroid + the rest x the best
-cosine to a single member (centroid keeps a story on topic, single link catches a report
-close to one member), scaled by agreement on entities and numbers (two earthquakes share
-words, not places) and by time distance to the story.
+Story similarity is a logistic model over the cosine to the story centroid (keeps a story
+on topic), the best cosine to a single member (catches a report close to one member), the
+cosine over names and numbers only (two earthquakes share words, not places) and the time
+distance to the story.
 """
 
 from __future__ import annotations
@@ -38,10 +38,17 @@ class ClusterParams:
 
     window_hours: float = 72.0
     duplicate_jaccard: float = 0.6
-    join_threshold: float = 0.3
-    centroid_mix: float = 0.5
-    entity_floor: float = 0.35
-    time_penalty: float = 0.3
+    duplicate_specific: float = 0.5
+    join_threshold: float = 0.27
+    # Logistic model of "same event" over (centroid cosine, best single-link cosine,
+    # names/numbers cosine, time distance / window, centroid x names interaction),
+    # fitted on the union of the bench/data/clustering sets (bench/cluster_quality.py).
+    bias: float = -1.973
+    w_centroid: float = 5.62
+    w_single_link: float = 3.186
+    w_specific: float = 3.676
+    w_time: float = -3.001
+    w_centroid_specific: float = 1.604
 
 
 @dataclass(frozen=True)
@@ -219,22 +226,23 @@ class Clusterer:
         p = self.params
         centroid = feat.cosine(vector, story.centroid)
         single = max((feat.cosine(vector, m.vector) for m in story.members), default=0.0)
-        base = p.centroid_mix * centroid + (1.0 - p.centroid_mix) * single
-        mine = _specific(vector)
-        theirs = _specific(story.centroid)
-        if mine and theirs:
-            specific = feat.cosine(mine, theirs)
-            agreement = p.entity_floor + (1.0 - p.entity_floor) * min(1.0, 2.0 * specific)
-        else:
-            specific, agreement = 0.0, 1.0  # nothing specific to compare: no verdict
+        specific = feat.cosine(_specific(vector), _specific(story.centroid))
         if time < story.first_seen:
             apart = (story.first_seen - time).total_seconds() / 3600.0
         elif time > story.last_seen:
             apart = (time - story.last_seen).total_seconds() / 3600.0
         else:
             apart = 0.0
-        closeness = 1.0 - p.time_penalty * min(1.0, apart / max(p.window_hours, 1e-9))
-        return Score(base * agreement * closeness, centroid, single, specific, apart)
+        z = (
+            p.bias
+            + p.w_centroid * centroid
+            + p.w_single_link * single
+            + p.w_specific * specific
+            + p.w_time * min(1.0, apart / max(p.window_hours, 1e-9))
+            + p.w_centroid_specific * centroid * specific
+        )
+        total = 1.0 / (1.0 + math.exp(-z))
+        return Score(total, centroid, single, specific, apart)
 
     # ------------------------------------------------------------------ decisions
     def process(self, doc: Doc) -> Decision:
@@ -257,10 +265,13 @@ class Clusterer:
         if not candidates:
             return None
         sigs = self.state.signatures(candidates)
+        p = self.params
         matches = [
             (aid, minhash.jaccard(sig, sigs[aid]))
             for aid in candidates
-            if aid in sigs and minhash.jaccard(sig, sigs[aid]) >= self.params.duplicate_jaccard
+            if aid in sigs
+            and minhash.jaccard(sig, sigs[aid]) >= p.duplicate_jaccard
+            and minhash.specific_jaccard(sig, sigs[aid]) >= p.duplicate_specific
         ]
         # Only originals are indexed, so the earliest match is the earliest copy.
         return min(matches) if matches else None
@@ -270,7 +281,7 @@ class Clusterer:
     ) -> Decision:
         original_id, similarity = original
         story_id = self.state.story_of([original_id])[original_id]
-        story = self.state.load_stories([story_id])[story_id]
+        story = _editable(self.state.load_stories([story_id])[story_id])
         story.article_count += 1
         _touch(story, doc)
         index = list(_top(story.centroid, INDEX_TERMS))
@@ -295,7 +306,7 @@ class Clusterer:
             story.story_id = self.state.create_story(story, list(_top(story.centroid, INDEX_TERMS)))
             decision = Decision(doc.article_id, story.story_id, None, 1.0, True)
         else:
-            story, score = best
+            story, score = _editable(best[0]), best[1]
             _fold(story, member, doc)
             self.state.save_story(story, list(_top(story.centroid, INDEX_TERMS)))
             decision = Decision(doc.article_id, story.story_id, None, score.total, False)
@@ -323,6 +334,11 @@ class Clusterer:
             if best is None or score.total > best[1].total:
                 best = (story, score)
         return best
+
+
+def _editable(story: StoryProfile) -> StoryProfile:
+    # A copy whose containers may be changed: states may hand out their stored objects.
+    return replace(story, members=list(story.members), sources=list(story.sources))
 
 
 def _touch(story: StoryProfile, doc: Doc) -> None:

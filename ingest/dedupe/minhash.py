@@ -18,6 +18,11 @@ import numpy.typing as npt
 NUM_PERM = 128
 BANDS = 32
 ROWS = NUM_PERM // BANDS
+# A second, short MinHash over the document's names and numbers only. Two reports built
+# from one template (two earthquakes, two court rulings) share most shingles but not
+# these: a duplicate must agree on both.
+SPECIFIC_PERM = 32
+SIGNATURE_SIZE = NUM_PERM + SPECIFIC_PERM
 SHINGLE_SIZE = 3
 MAX_SHINGLE_TOKENS = 20_000  # bounded work on huge inputs
 
@@ -27,13 +32,51 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _SEED = 0x5EED_2026
 _rng = np.random.default_rng(_SEED)
 # Multiply-shift hashing: odd 64-bit multipliers, random adds; top 32 bits are the hash.
-_MUL = (_rng.integers(1, 2**63 - 1, NUM_PERM, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
-_ADD = _rng.integers(0, 2**63 - 1, NUM_PERM, dtype=np.uint64)
+_MUL = (_rng.integers(1, 2**63 - 1, SIGNATURE_SIZE, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
+_ADD = _rng.integers(0, 2**63 - 1, SIGNATURE_SIZE, dtype=np.uint64)
 _BAND_MUL = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
     dtype=np.uint64,
 )[:ROWS]
-_EMPTY = np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
+_MAX = np.iinfo(np.uint64).max
+_SPECIFIC = re.compile(r"\b(?:[A-Z][\w'’.-]*\w|\d[\d,.]*\d|\d)\b")
+_COMMON_CAPITALS = frozenset(
+    [
+        "The",
+        "A",
+        "An",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "It",
+        "He",
+        "She",
+        "They",
+        "We",
+        "I",
+        "In",
+        "On",
+        "At",
+        "For",
+        "But",
+        "And",
+        "Or",
+        "If",
+        "As",
+        "When",
+        "While",
+        "After",
+        "Before",
+        "By",
+        "From",
+        "With",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+    ]
+)
 
 
 def shingle_hashes(text: str) -> npt.NDArray[np.uint64]:
@@ -51,31 +94,55 @@ def shingle_hashes(text: str) -> npt.NDArray[np.uint64]:
     return np.unique(h)
 
 
-def signature(text: str) -> Signature:
-    """The MinHash signature of ``text`` (all-max for a text without words)."""
-    shingles = shingle_hashes(text)
-    if shingles.size == 0:
-        return _EMPTY.copy()
-    out = np.empty(NUM_PERM, dtype=np.uint32)
-    # Chunk the (shingles x permutations) product so memory stays bounded.
-    step = 4096
+def specific_hashes(text: str) -> npt.NDArray[np.uint64]:
+    """64-bit hashes of the distinct names (capitalised tokens) and numbers of ``text``."""
+    tokens = {
+        t.replace(",", "")
+        for t in _SPECIFIC.findall(text[: MAX_SHINGLE_TOKENS * 8])
+        if t not in _COMMON_CAPITALS
+    }
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    crc = (zlib.crc32(t.encode("utf-8")) for t in sorted(tokens))
     with np.errstate(over="ignore"):
-        best = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
-        for start in range(0, shingles.size, step):
-            block = shingles[start : start + step, None] * _MUL[None, :] + _ADD[None, :]
+        return np.fromiter(crc, np.uint64, len(tokens)) * np.uint64(0xD6E8FEB86659FD93)
+
+
+def _minima(hashes: npt.NDArray[np.uint64], lo: int, hi: int) -> npt.NDArray[np.uint32]:
+    best = np.full(hi - lo, _MAX, dtype=np.uint64)
+    if hashes.size == 0:
+        return best.astype(np.uint32)  # all-max: an empty set
+    mul, add = _MUL[None, lo:hi], _ADD[None, lo:hi]
+    step = 4096  # chunk the (hashes x permutations) product: bounded memory
+    with np.errstate(over="ignore"):
+        for start in range(0, hashes.size, step):
+            block = hashes[start : start + step, None] * mul + add
             np.minimum(best, (block >> np.uint64(32)).min(axis=0), out=best)
-    out[:] = best.astype(np.uint32)
+    return best.astype(np.uint32)
+
+
+def signature(text: str) -> Signature:
+    """The MinHash signature of ``text``: ``NUM_PERM`` text minima, then
+    ``SPECIFIC_PERM`` minima over its names and numbers."""
+    out = np.empty(SIGNATURE_SIZE, dtype=np.uint32)
+    out[:NUM_PERM] = _minima(shingle_hashes(text), 0, NUM_PERM)
+    out[NUM_PERM:] = _minima(specific_hashes(text), NUM_PERM, SIGNATURE_SIZE)
     return out
 
 
 def jaccard(a: Signature, b: Signature) -> float:
-    """Estimated Jaccard similarity of the two documents behind two signatures."""
-    return float(np.count_nonzero(a == b)) / NUM_PERM
+    """Estimated Jaccard similarity of the word shingles of two documents."""
+    return float(np.count_nonzero(a[:NUM_PERM] == b[:NUM_PERM])) / NUM_PERM
+
+
+def specific_jaccard(a: Signature, b: Signature) -> float:
+    """Estimated Jaccard similarity of the names and numbers of two documents."""
+    return float(np.count_nonzero(a[NUM_PERM:] == b[NUM_PERM:])) / SPECIFIC_PERM
 
 
 def band_buckets(sig: Signature) -> list[tuple[int, int]]:
     """(band, bucket) pairs of a signature; buckets are non-negative 63-bit integers."""
-    rows = sig.astype(np.uint64).reshape(BANDS, ROWS)
+    rows = sig[:NUM_PERM].astype(np.uint64).reshape(BANDS, ROWS)
     with np.errstate(over="ignore"):
         mixed = (rows * _BAND_MUL[None, :]).sum(axis=1, dtype=np.uint64)
         mixed ^= mixed >> np.uint64(33)
@@ -92,6 +159,6 @@ def to_bytes(sig: Signature) -> bytes:
 
 def from_bytes(data: bytes) -> Signature:
     """Inverse of :func:`to_bytes`."""
-    if len(data) != NUM_PERM * 4:
-        raise ValueError(f"signature must be {NUM_PERM * 4} bytes, got {len(data)}")
+    if len(data) != SIGNATURE_SIZE * 4:
+        raise ValueError(f"signature must be {SIGNATURE_SIZE * 4} bytes, got {len(data)}")
     return np.frombuffer(data, dtype="<u4").astype(np.uint32)

@@ -136,13 +136,17 @@ def _google_news_target(path: str) -> str | None:
 
 def _unwrap(url: str) -> str | None:
     """The target of a redirect/aggregator wrapper, or None if ``url`` is not one."""
-    scheme, netloc, path, query, _ = _split(url)
+    _scheme, netloc, path, query, _ = _split(url)
     host = netloc.rsplit("@", 1)[-1].lower()
     if host.startswith("news.google.") or host == "news.url.google.com":
         target = _google_news_target(path)
         if target:
             return target
-    if _WRAPPER_PATHS.match(path) or host in ("l.facebook.com", "lm.facebook.com", "out.reddit.com"):
+    if _WRAPPER_PATHS.match(path) or host in (
+        "l.facebook.com",
+        "lm.facebook.com",
+        "out.reddit.com",
+    ):
         params = dict(parse_qsl(query, keep_blank_values=False))
         for name in _WRAPPER_PARAMS:
             value = params.get(name, "")
@@ -170,7 +174,7 @@ def canonical_url(url: str, rel_canonical: str | None = None) -> str:
         if target is None:
             break
         url = _check(target)
-    scheme, netloc, path, query, _fragment = _split(url)
+    _scheme, netloc, path, query, _fragment = _split(url)
     host = _normalise_host(netloc)
     if rel_canonical:
         try:

@@ -32,7 +32,7 @@ class BatchSummary:
     output: Path | None = None
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     pass
 
 
@@ -62,13 +62,16 @@ def list_pages(input_dir: Path) -> list[tuple[str, Path]]:
 def read_page(path: Path, max_bytes: int) -> bytes:
     """The page bytes (gunzipped for ``.gz``), reading at most ``max_bytes + 1``.
 
-    Raises ``_TooLarge`` past the cap, so a gzip bomb never inflates in memory.
+    Raises ``_TooLargeError`` past the cap, so a gzip bomb never inflates in memory.
     """
-    opener: Callable[[Path], Any] = gzip.open if path.name.endswith(".gz") else Path.open
-    with opener(path) if opener is gzip.open else path.open("rb") as handle:
-        data: bytes = handle.read(max_bytes + 1)
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as compressed:
+            data = compressed.read(max_bytes + 1)
+    else:
+        with path.open("rb") as plain:
+            data = plain.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise _TooLarge(f"more than {max_bytes} bytes")
+        raise _TooLargeError(f"more than {max_bytes} bytes")
     return data
 
 
@@ -89,7 +92,7 @@ def article_record(ident: str, article: Article) -> dict[str, Any]:
 def _load(ident: str, path: Path, max_bytes: int) -> ExtractionTask | Article:
     try:
         return ExtractionTask(key=ident, html=read_page(path, max_bytes))
-    except _TooLarge as exc:
+    except _TooLargeError as exc:
         return Article.failed("too_large", str(exc))
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         return Article.failed("not_html", f"unreadable file: {exc}")
@@ -110,16 +113,14 @@ def _extract_all(
                 yield loaded
 
     pooled = pool.map(tasks())
+    from_pool: dict[str, Article] = {}
     for ident, _ in pages:
-        # ``pooled`` is in input order, and the generator records early answers before it
-        # yields the next task, so every id is either in ``early`` or next from the pool.
-        while ident not in early:
+        # The pool answers in input order, skipping files answered early; buffering
+        # keeps this correct however far ahead the task generator has read.
+        while ident not in early and ident not in from_pool:
             key, article = next(pooled)
-            if key == ident:
-                yield ident, article
-                break
-        else:
-            yield ident, early.pop(ident)
+            from_pool[key] = article
+        yield ident, early.pop(ident) if ident in early else from_pool.pop(ident)
 
 
 def extract_directory(

@@ -13,7 +13,8 @@ Charset order (first that applies):
    each used only if the bytes decode strictly with it; a declared single-byte charset
    loses to UTF-8 when the bytes are valid UTF-8 with multi-byte sequences (the common
    "declared latin-1, served UTF-8" mistake, which would otherwise become mojibake);
-4. strict UTF-8, then charset_normalizer's best guess, then UTF-8 with replacement.
+4. strict UTF-8, then charset_normalizer's best guess (windows-1252 wins ties, as the
+   web's default), then UTF-8 with replacement.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def _declared_charsets(head: bytes, content_type: str | None) -> list[str]:
         match = _HEADER_CHARSET.search(content_type)
         if match and (name := _codec_name(match.group(1))):
             found.append(name)
-    match = _META_CHARSET.search(head)
-    if match and (name := _codec_name(match.group(1).decode("ascii", "replace"))):
+    meta = _META_CHARSET.search(head)
+    if meta and (name := _codec_name(meta.group(1).decode("ascii", "replace"))):
         found.append(name)
     return found
 
@@ -147,9 +148,16 @@ def _decode_guess(data: bytes) -> str:
     text = _strict(data, "utf-8")
     if text is not None:
         return text
-    best = from_bytes(data[:262_144]).best()
+    matches = from_bytes(data[:262_144])
+    best = matches.best()
     if best is not None and best.encoding:
-        guessed = _strict(data, best.encoding)
+        encoding = best.encoding
+        # Short Latin samples often tie between code pages; windows-1252 is the web's
+        # default for unlabelled or mislabelled pages (WHATWG), so it wins ties.
+        tied = {m.encoding for m in matches if m.chaos <= best.chaos}
+        if "cp1252" in tied:
+            encoding = "cp1252"
+        guessed = _strict(data, encoding)
         if guessed is not None:
             return guessed
     return data.decode("utf-8", errors="replace")

@@ -24,6 +24,7 @@ and slowest (each worker imports trafilatura again). See ``bench/extract.py``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -194,10 +195,8 @@ class ExtractionPool:
         self._closed = True
         for worker in self._workers:
             if worker.task is None:
-                try:
+                with contextlib.suppress(OSError):
                     worker.conn.send(_STOP)
-                except OSError:
-                    pass
             else:
                 self._kill(worker)
         for worker in self._workers:
@@ -209,7 +208,7 @@ class ExtractionPool:
 
     def _start_worker(self) -> _Worker:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
-        process = self._context.Process(
+        process = self._context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
             args=(child_conn, self.memory_mb, self.max_elements),
             name="newsmon-extract",
@@ -222,10 +221,8 @@ class ExtractionPool:
 
     def _kill(self, worker: _Worker) -> None:
         if worker.process.is_alive() and worker.process.pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         worker.process.join(timeout=5.0)
 
     def _replace(self, worker: _Worker) -> None:

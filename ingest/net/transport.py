@@ -19,11 +19,10 @@ from typing import Any
 import httpcore
 import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
+from httpcore._backends.base import SOCKET_OPTION
 
 from ingest.net.errors import ErrorClass, FetchError
 from ingest.net.guard import AddressPolicy
-
-SocketOption = tuple[int, int, int | bytes] | tuple[int, int, None, int]
 
 
 class GuardedBackend(AsyncNetworkBackend):
@@ -56,7 +55,7 @@ class GuardedBackend(AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
         last: Exception | None = None
         for address in await self._resolve(host, port):
@@ -79,7 +78,7 @@ class GuardedBackend(AsyncNetworkBackend):
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
         raise FetchError(ErrorClass.BLOCKED, "unix sockets are never used")
 
@@ -97,7 +96,9 @@ def ssl_context() -> ssl.SSLContext:
 def guarded_transport(policy: AddressPolicy, *, max_connections: int) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through :class:`GuardedBackend`."""
     ctx = ssl_context()
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     transport = httpx.AsyncHTTPTransport(verify=ctx, trust_env=False, limits=limits)
     pool_kwargs: dict[str, Any] = {
         "ssl_context": ctx,

@@ -299,6 +299,10 @@ class StoryTerm(Base):
     weight: Mapped[float] = mapped_column(Float, default=0.0)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Candidate lookup is "term IN (...) AND last_seen >= window start": this index keeps
+    # it proportional to the active window, not to the history of the term.
+    __table_args__ = (Index("ix_story_terms_term_last_seen", "term", "last_seen"),)
+
 
 class TermStat(Base):
     """Online document frequencies for IDF weighting (term hash -> document count)."""
@@ -338,7 +342,9 @@ class ArticleTopic(Base):
         ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     hits: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    snippet: Mapped[str | None] = mapped_column(Text)
+    # {"field", "text", "spans": [[start, end], ...], "cut_before", "cut_after"}: the
+    # window of text that explains the match; renderers escape, then mark the spans.
+    snippet: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     matched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -355,7 +361,9 @@ class StoryTopic(Base):
     )
     article_id: Mapped[int | None] = mapped_column(Integer)
     hits: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    snippet: Mapped[str | None] = mapped_column(Text)
+    # {"field", "text", "spans": [[start, end], ...], "cut_before", "cut_after"}: the
+    # window of text that explains the match; renderers escape, then mark the spans.
+    snippet: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     first_matched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -393,7 +401,8 @@ class AlertOutbox(Base):
     )
     # "new", "followup:<n>", or "digest:<window>"
     kind: Mapped[str] = mapped_column(String(64))
-    # pending | held (waiting for a digest) | sending | sent | dead
+    # pending | held (waiting for a digest) | digested (inside a digest row) | sending |
+    # sent | dead
     status: Mapped[str] = mapped_column(String(16), default="pending")
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -23,7 +23,6 @@ from ingest.topics.match import (
     make_snippet,
 )
 from ingest.topics.query import (
-    And,
     Keyword,
     Near,
     Node,
@@ -209,5 +208,7 @@ class TopicMatcher:
         for number in self.matching_numbers(doc):
             indexed = self._topics[number]
             hits = indexed.query.explain(doc)
-            results.append(TopicMatch(indexed.topic.name, tuple(hits), make_snippet(doc.document, hits)))
+            results.append(
+                TopicMatch(indexed.topic.name, tuple(hits), make_snippet(doc.document, hits))
+            )
         return results

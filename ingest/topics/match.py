@@ -160,7 +160,9 @@ def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
         if end >= len(words):
             break
         if all(words[start + i] == terms[i] for i in range(1, last)) and (
-            words[end].startswith(terms[last]) if phrase.last_is_prefix else words[end] == terms[last]
+            words[end].startswith(terms[last])
+            if phrase.last_is_prefix
+            else words[end] == terms[last]
         ):
             starts.append(start)
     return starts
@@ -243,7 +245,9 @@ def _compile_keyword(node: Keyword) -> Predicate:
     if node.is_prefix:
         if field_name == "source":
             return lambda doc: any(
-                anchor[1].startswith(value) for anchor in doc.keyword_anchors if anchor[0] == "source"
+                anchor[1].startswith(value)
+                for anchor in doc.keyword_anchors
+                if anchor[0] == "source"
             )
         return lambda doc: doc.document.language.lower().startswith(value)
     key = (field_name, value)
@@ -277,10 +281,7 @@ def _compile_and(node: And) -> Predicate:
     children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
 
     def matches(doc: PreparedDocument) -> bool:
-        for child in children:
-            if not child(doc):
-                return False
-        return True
+        return all(child(doc) for child in children)
 
     return matches
 
@@ -289,10 +290,7 @@ def _compile_or(node: Or) -> Predicate:
     children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
 
     def matches(doc: PreparedDocument) -> bool:
-        for child in children:
-            if child(doc):
-                return True
-        return False
+        return any(child(doc) for child in children)
 
     return matches
 

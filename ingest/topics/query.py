@@ -146,6 +146,10 @@ def near_leaves(node: Node) -> list[Leaf]:
     raise TypeError(f"not a NEAR operand: {node!r}")
 
 
+def _fields_of(node: Node) -> frozenset[str]:
+    return frozenset().union(*(leaf.fields for leaf in near_leaves(node)))
+
+
 # --- lexer -------------------------------------------------------------------------------
 
 
@@ -163,7 +167,7 @@ _LEXEME = re.compile(
       | (?P<rparen>\))
       | (?P<phrase>"[^"]*"\*?)
       | (?P<open_phrase>"[^"]*$)
-      | (?P<field>[^\s()":]+)\s*:
+      | (?P<field>[^\s()":]+):
       | (?P<word>[^\s()":]+)
       | (?P<colon>:)""",
     re.VERBOSE,
@@ -180,7 +184,9 @@ def _lex(query: str) -> list[_Lexeme]:
         if kind == "space":
             continue
         if kind == "open_phrase":
-            raise QueryError(query, len(query) + 1, "'\"'", f"to close the phrase at column {column}")
+            raise QueryError(
+                query, len(query) + 1, "'\"'", f"to close the phrase at column {column}"
+            )
         if kind == "colon":
             raise QueryError(query, column, "a field name", "before ':' (quote text with a colon)")
         if kind == "field":
@@ -302,6 +308,8 @@ class _Parser:
         right_column = self.current.column
         right = self.operand(field)
         self._check_near_operand(right, right_column, "after")
+        if not _fields_of(left) & _fields_of(right):
+            raise QueryError(self.query, near.column, "operands in a common field", "around NEAR")
         if self.current.kind == "NEAR":
             raise self.error(
                 "AND/OR between NEARs", "(NEAR cannot be chained: write (a NEAR b) AND (b NEAR c))"
@@ -340,9 +348,7 @@ class _Parser:
                 raise self.error(_EXPECTED_OPERAND, "inside '(' ')' (empty group)")
             node = self.or_expr(field)
             if self.current.kind != "RPAREN":
-                raise self.error(
-                    "')'", f"{self._after()} to close '(' at column {lexeme.column}"
-                )
+                raise self.error("')'", f"{self._after()} to close '(' at column {lexeme.column}")
             self.advance()
             return node
         if lexeme.kind in ("WORD", "PHRASE"):
@@ -360,7 +366,9 @@ class _Parser:
         is_prefix = text.endswith("*")
         body = text[:-1] if is_prefix else text
         if lexeme.kind == "PHRASE":
-            body = body[1:-1]
+            body = body[1:-1].rstrip()
+            if body.endswith("*"):  # "cloud contract*" is "cloud contract"*
+                body, is_prefix = body[:-1], True
         if field in KEYWORD_FIELDS:
             return self.keyword(lexeme, field or "", body, is_prefix)
         fields = DEFAULT_FIELDS if field is None else frozenset({field})

@@ -1,7 +1,8 @@
 """Tokenisation compatible with SQLite FTS5's ``unicode61 remove_diacritics 2``.
 
-A token is a run of Unicode letters, numbers, private-use characters and combining marks
-(categories ``L*``, ``N*``, ``Co``, ``M*``); everything else separates tokens. Each token is
+A token is a run of Unicode letters, numbers and private-use characters (categories
+``L*``, ``N*``, ``Co``) and of the common combining diacritics (which are then removed);
+everything else, other combining marks included, separates tokens. Each token is
 lower-cased and stripped of diacritics (NFD, then combining marks dropped), so
 ``Café`` and ``CAFE`` are the same term. ``don't`` is two tokens, ``don`` and ``t``, and
 ``2,000`` is ``2`` and ``000`` — exactly as FTS5 does it.
@@ -22,12 +23,19 @@ from dataclasses import dataclass
 
 @functools.cache
 def _token_pattern() -> re.Pattern[str]:
-    """The regex for one token, built once from the Unicode database (~0.3 s)."""
+    """The regex for one token, built once from the Unicode database (~0.3 s).
+
+    FTS5 treats 25 common combining diacritics (grave, acute, circumflex, tilde, macron,
+    breve, dot, diaeresis, ring, caron, cedilla, ogonek...) as part of a word, then drops
+    them, and every other combining mark as a separator; we do the same.
+    """
     ranges: list[tuple[int, int]] = []
     start = -1
     for code in range(sys.maxunicode + 1):
         category = unicodedata.category(chr(code))
-        is_token_char = category[0] in "LNM" or category == "Co"
+        is_token_char = (
+            category[0] in "LN" or category == "Co" or bool(_DIACRITICS.match(chr(code)))
+        )
         if is_token_char and start < 0:
             start = code
         elif not is_token_char and start >= 0:
@@ -43,6 +51,14 @@ def _token_pattern() -> re.Pattern[str]:
 
 
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+# Only the general-purpose diacritics are removed, as FTS5 does: Japanese voicing marks
+# or Arabic hamza change the letter, not just its accent.
+_DIACRITIC_MARKS = (
+    "\u0300-\u0304\u0306-\u030c\u030f\u0311\u031b\u0323-\u0328\u032d\u032e\u0330\u0331"
+)
+_DIACRITICS = re.compile(f"[{_DIACRITIC_MARKS}]+")
+# ...and only from Latin letters: Cyrillic й is not и with an accent, it is another letter.
+_LATIN_DIACRITICS = re.compile(f"(?<=[A-Za-z\u00c0-\u024f\u1e00-\u1eff])[{_DIACRITIC_MARKS}]+")
 
 
 def fold_token(token: str) -> str:
@@ -50,7 +66,7 @@ def fold_token(token: str) -> str:
     if token.isascii():
         return token.lower()
     decomposed = unicodedata.normalize("NFD", token)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return unicodedata.normalize("NFC", _LATIN_DIACRITICS.sub("", decomposed)).lower()
 
 
 def _lowered_and_pattern(text: str) -> tuple[str, re.Pattern[str]]:

@@ -1,0 +1,256 @@
+"""Delivery channels: SMTP email, signed JSON webhook, Slack, Apprise.
+
+A channel sends one :class:`~ingest.alerts.render.RenderedAlert` with a stable
+idempotency key and returns the provider's id, or raises :class:`DeliveryError` saying
+whether trying again later can help (``permanent``). Receivers de-duplicate with the key:
+webhooks get an ``Idempotency-Key`` header, emails a deterministic ``Message-ID``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+from ingest.alerts.http import post_json
+from ingest.alerts.render import RenderedAlert
+from ingest.config import Settings
+from ingest.net import FetchError
+
+SIGNATURE_HEADER = "X-Newsmon-Signature"
+TIMESTAMP_HEADER = "X-Newsmon-Timestamp"
+# HTTP statuses worth retrying: the receiver is busy, down, or timed out.
+_TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+
+
+class DeliveryError(Exception):
+    """A send that did not go through. ``permanent``: retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after_s: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+class Channel(Protocol):
+    def send(self, target: str, alert: RenderedAlert, key: str) -> str:
+        """Deliver ``alert`` to ``target``; returns the provider's id for the message."""
+        ...
+
+
+# ------------------------------------------------------------------------------ email
+
+
+def message_id(key: str, sender: str) -> str:
+    """A deterministic Message-ID: the same alert always carries the same one."""
+    domain = sender.rsplit("@", 1)[-1].strip(" >") or "newsmon.invalid"
+    return f"<{key}@{domain}>"
+
+
+def build_email(alert: RenderedAlert, key: str, sender: str, recipient: str) -> EmailMessage:
+    """An HTML email with a plain-text alternative and a stable Message-ID."""
+    msg = EmailMessage()
+    msg["Subject"] = alert.subject
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = message_id(key, sender)
+    msg["X-Newsmon-Idempotency-Key"] = key
+    msg.set_content(alert.text)
+    msg.add_alternative(alert.html, subtype="html")
+    return msg
+
+
+def _smtp_error(exc: Exception) -> DeliveryError:
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exc.recipients.values()]
+        code = min(codes) if codes else None
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryError(f"SMTP authentication failed ({code})", permanent=True)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryError(f"SMTP server: {exc}", permanent=True)
+    if isinstance(code, int) and 500 <= code < 600:
+        return DeliveryError(f"SMTP {code}: {exc}"[:500], permanent=True)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DeliveryError(f"SMTP TLS certificate: {exc}"[:500], permanent=True)
+    return DeliveryError(f"SMTP: {type(exc).__name__}: {exc}"[:500], permanent=False)
+
+
+class EmailChannel:
+    """SMTP with STARTTLS (port 587) or implicit TLS (465); settings from ``NEWSMON_SMTP_*``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if not s.smtp_host:
+            raise DeliveryError("no SMTP server configured (NEWSMON_SMTP_HOST)", permanent=False)
+        context = ssl.create_default_context()
+        if s.smtp_ssl:
+            return smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s, context=context
+            )
+        client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+        if s.smtp_starttls:
+            client.ehlo()
+            if client.has_extn("starttls"):
+                client.starttls(context=context)
+                client.ehlo()
+            elif s.smtp_user:
+                client.close()  # never send credentials in clear text
+                raise DeliveryError("SMTP server does not offer STARTTLS", permanent=True)
+        return client
+
+    def send(self, target: str, alert: RenderedAlert, key: str) -> str:
+        s = self.settings
+        msg = build_email(alert, key, s.smtp_from, target)
+        try:
+            client = self._connect()
+            try:
+                if s.smtp_user:
+                    client.login(s.smtp_user, s.smtp_password)
+                client.ehlo_or_helo_if_needed()
+                code, reply = client.mail(s.smtp_from)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, reply, s.smtp_from)
+                code, reply = client.rcpt(target)
+                if code not in (250, 251):
+                    raise smtplib.SMTPRecipientsRefused({target: (code, reply)})
+                code, reply = client.data(msg.as_bytes())
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, reply)
+            finally:
+                try:
+                    client.quit()
+                except (smtplib.SMTPException, OSError):
+                    client.close()
+        except DeliveryError:
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _smtp_error(exc) from None
+        server_id = reply.decode("utf-8", "replace").strip()
+        mid = str(msg["Message-ID"])
+        return f"{mid} {server_id}"[:500] if server_id and server_id.upper() != "OK" else mid
+
+
+# ---------------------------------------------------------------------------- webhook
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>." + body`` (the timestamp is
+    signed too, so a captured request cannot be replayed later with a fresh one)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """Receiver side of :func:`sign` (constant-time compare)."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def _http_outcome(status: int, headers: dict[str, str], retry_after: float | None) -> None:
+    if 200 <= status < 300:
+        return
+    if status >= 500 or status in _TRANSIENT_STATUS:
+        raise DeliveryError(f"HTTP {status}", permanent=False, retry_after_s=retry_after)
+    raise DeliveryError(f"HTTP {status}", permanent=True)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> dict[str, str]:
+    try:
+        reply = post_json(url, body, headers, settings)
+    except FetchError as exc:
+        if exc.status is not None:
+            _http_outcome(exc.status, {}, exc.retry_after_s)
+        raise DeliveryError(
+            str(exc), permanent=not exc.error_class.transient, retry_after_s=exc.retry_after_s
+        ) from None
+    _http_outcome(reply.status, reply.headers, _retry_after(reply.headers))
+    return {k.lower(): v for k, v in reply.headers.items()}
+
+
+@dataclass
+class WebhookChannel:
+    """JSON POST signed with HMAC-SHA256 (``X-Newsmon-Signature``), with an
+    ``Idempotency-Key`` header receivers use to drop repeats."""
+
+    settings: Settings
+
+    def send(self, target: str, alert: RenderedAlert, key: str) -> str:
+        body = json.dumps(alert.json, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": key,
+            TIMESTAMP_HEADER: timestamp,
+        }
+        if self.settings.webhook_secret:
+            headers[SIGNATURE_HEADER] = sign(self.settings.webhook_secret, timestamp, body)
+        reply_headers = _post(target, body, headers, self.settings)
+        return reply_headers.get("x-request-id") or reply_headers.get("request-id") or key
+
+
+@dataclass
+class SlackChannel:
+    """A Slack incoming webhook carrying a Block Kit message."""
+
+    settings: Settings
+
+    def send(self, target: str, alert: RenderedAlert, key: str) -> str:
+        body = json.dumps(alert.slack, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key}
+        reply_headers = _post(target, body, headers, self.settings)
+        return reply_headers.get("x-slack-req-id") or f"slack:{key}"
+
+
+@dataclass
+class AppriseChannel:
+    """Any Apprise URL (optional extra: ``pip install newsmon[apprise]``).
+
+    Apprise opens its own connections and reports only success or failure, so a
+    failure is treated as transient until the attempts run out.
+    """
+
+    settings: Settings
+
+    def send(self, target: str, alert: RenderedAlert, key: str) -> str:
+        try:
+            import apprise
+        except ImportError:
+            raise DeliveryError("apprise is not installed", permanent=True) from None
+        notifier = apprise.Apprise()
+        if not notifier.add(target):
+            raise DeliveryError("not a valid Apprise URL", permanent=True)
+        ok = notifier.notify(title=alert.subject, body=alert.text)
+        if not ok:
+            raise DeliveryError("Apprise notification failed", permanent=False)
+        return f"apprise:{key}"
+
+
+def channel_for(name: str, settings: Settings) -> Channel:
+    """The channel implementation for a subscription's ``channel`` column."""
+    channels: dict[str, Channel] = {
+        "email": EmailChannel(settings),
+        "webhook": WebhookChannel(settings),
+        "slack": SlackChannel(settings),
+        "apprise": AppriseChannel(settings),
+    }
+    try:
+        return channels[name]
+    except KeyError:
+        raise DeliveryError(f"unknown channel {name!r}", permanent=True) from None

@@ -1,0 +1,121 @@
+"""In-memory :class:`~ingest.dedupe.clusterer.ClusterState` for the CLI and benchmarks.
+
+Same semantics as the SQL state in :mod:`ingest.store.cluster_state`. The story index is
+bucketed by day of the story's last_seen, so a candidate lookup only visits stories of
+the days inside the window: its cost follows the active set, not the history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import datetime
+
+from ingest.dedupe import minhash
+from ingest.dedupe.clusterer import Decision, Doc, StoryProfile
+from ingest.dedupe.features import DOC_COUNT_TERM
+
+_DAY_SECONDS = 86_400
+
+
+def _day(time: datetime) -> int:
+    return int(time.timestamp() // _DAY_SECONDS)
+
+
+class InMemoryClusterState:
+    """Dictionaries standing in for the tables the pipeline uses."""
+
+    def __init__(self) -> None:
+        self.decisions: dict[int, Decision] = {}
+        self.buckets: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        self.sigs: dict[int, minhash.Signature] = {}
+        self.df: dict[int, int] = {}
+        self.stories: dict[int, StoryProfile] = {}
+        # term -> day of story last_seen -> story ids; and what each story has in it.
+        self.index: defaultdict[int, defaultdict[int, set[int]]] = defaultdict(
+            lambda: defaultdict(set)
+        )
+        self.index_keys: dict[int, tuple[int, list[int]]] = {}
+        self.next_story_id = 1
+
+    def assignment(self, article_id: int) -> Decision | None:
+        return self.decisions.get(article_id)
+
+    def lsh_candidates(self, buckets: list[tuple[int, int]]) -> list[int]:
+        found: set[int] = set()
+        for key in buckets:
+            found.update(self.buckets.get(key, ()))
+        return sorted(found)
+
+    def signatures(self, article_ids: list[int]) -> dict[int, minhash.Signature]:
+        return {a: self.sigs[a] for a in article_ids if a in self.sigs}
+
+    def story_of(self, article_ids: list[int]) -> dict[int, int]:
+        return {a: self.decisions[a].story_id for a in article_ids if a in self.decisions}
+
+    def doc_count(self) -> int:
+        return self.df.get(DOC_COUNT_TERM, 0)
+
+    def document_frequencies(self, terms: list[int]) -> dict[int, int]:
+        return {t: self.df[t] for t in terms if t in self.df}
+
+    def add_document(self, terms: list[int]) -> None:
+        for term in {*terms, DOC_COUNT_TERM}:
+            self.df[term] = self.df.get(term, 0) + 1
+
+    def story_candidates(
+        self, terms: list[int], since: datetime, until: datetime
+    ) -> dict[int, list[int]]:
+        first, last = _day(since), _day(until)
+        hits: dict[int, list[int]] = {}
+        for term in terms:
+            days = self.index.get(term)
+            if not days:
+                continue
+            for day in range(first, last + 1):
+                for sid in days.get(day, ()):
+                    story = self.stories[sid]
+                    if story.last_seen >= since and story.first_seen <= until:
+                        hits.setdefault(sid, []).append(term)
+        return hits
+
+    def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:
+        # The clusterer never mutates a loaded profile in place (it saves a copy), so
+        # handing out the stored objects is safe and cheap.
+        return {s: self.stories[s] for s in story_ids if s in self.stories}
+
+    def _reindex(self, story: StoryProfile, terms: list[int]) -> None:
+        old = self.index_keys.get(story.story_id)
+        if old is not None:
+            day, old_terms = old
+            for term in old_terms:
+                self.index[term][day].discard(story.story_id)
+        day = _day(story.last_seen)
+        for term in terms:
+            self.index[term][day].add(story.story_id)
+        self.index_keys[story.story_id] = (day, list(terms))
+
+    def create_story(self, profile: StoryProfile, index_terms: list[int]) -> int:
+        story_id = self.next_story_id
+        self.next_story_id += 1
+        stored = dataclasses.replace(profile, story_id=story_id)
+        self.stories[story_id] = stored
+        self._reindex(stored, index_terms)
+        return story_id
+
+    def save_story(self, profile: StoryProfile, index_terms: list[int]) -> None:
+        self.stories[profile.story_id] = profile
+        self._reindex(profile, index_terms)
+
+    def record(
+        self,
+        doc: Doc,
+        decision: Decision,
+        signature: minhash.Signature,
+        buckets: list[tuple[int, int]] | None,
+    ) -> None:
+        self.decisions[doc.article_id] = decision
+        if buckets is not None:
+            self.sigs[doc.article_id] = signature
+            for key in buckets:
+                self.buckets[key].append(doc.article_id)

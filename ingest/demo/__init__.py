@@ -1,0 +1,1 @@
+"""The offline demo: a bundled corpus of fictional outlets served from loopback."""

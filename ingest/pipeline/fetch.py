@@ -1,0 +1,229 @@
+"""Stage: fetch each new entry's page, keep the raw HTML, extract, store the article.
+
+Flow per batch of claimed entries:
+
+1. entries whose canonical URL is already stored are linked to that article without a
+   fetch (the same story in two feeds, or a tracking-parameter variant);
+2. the other pages are fetched concurrently through :mod:`ingest.net` (SSRF guard,
+   robots.txt, per-host politeness, size and time caps);
+3. pages are extracted in killable worker processes (:class:`ExtractionPool`);
+4. one transaction stores raw pages, articles (one per canonical URL; a changed text is
+   a new version) and the entries' outcomes.
+
+Transient fetch failures (timeouts, 5xx, DNS) leave the entry pending for a later run, up
+to ``MAX_ATTEMPTS``; permanent ones (blocked, 4xx, robots) are recorded as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+from ingest.config import Settings, get_settings
+from ingest.dedupe.urls import UrlError, canonical_url, url_key
+from ingest.extract import Article as Extracted
+from ingest.extract import ExtractionPool, ExtractionTask
+from ingest.net import Fetcher, FetchError, FetchResult
+from ingest.store import articles_repo as repo
+from ingest.store.db import transaction
+from ingest.store.types import utcnow
+
+MAX_ATTEMPTS = 3
+CLAIM_LEASE = timedelta(minutes=30)
+RETRY_BACKOFF = timedelta(minutes=5)
+EXTRACTOR_VERSION = "1"
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class FetchSummary:
+    entries: int = 0
+    fetched: int = 0
+    new_articles: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    linked: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def content_hash(title: str | None, text: str | None) -> str:
+    """Hash of the normalised text: whitespace changes are not a new version."""
+    normalised = _SPACES.sub(" ", f"{title or ''}\n{text or ''}").strip()
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def claim_pending_entries(db_url: str, limit: int = 200) -> list[int]:
+    """Lease up to ``limit`` entries to fetch (disjoint across concurrent workers)."""
+    with transaction(db_url) as session:
+        return repo.claim_pending_entries(session, limit, CLAIM_LEASE)
+
+
+async def _fetch_all(
+    urls: dict[int, str], settings: Settings
+) -> dict[int, FetchResult | FetchError]:
+    async with Fetcher(settings) as fetcher:
+
+        async def one(entry_id: int, url: str) -> tuple[int, FetchResult | FetchError]:
+            try:
+                return entry_id, await fetcher.fetch_page(url)
+            except FetchError as exc:
+                return entry_id, exc
+
+        pairs = await asyncio.gather(*(one(i, u) for i, u in urls.items()))
+    return dict(pairs)
+
+
+def _published(entry: repo.PendingEntry, extracted: Extracted) -> datetime | None:
+    if entry.published is not None:
+        return entry.published
+    if extracted.published is not None:
+        return datetime.combine(extracted.published, time(0, 0), tzinfo=UTC)
+    return None
+
+
+def _canonical(entry_url: str, extracted: Extracted) -> tuple[str, str]:
+    try:
+        return (
+            canonical_url(entry_url, extracted.canonical_url),
+            url_key(entry_url, extracted.canonical_url),
+        )
+    except UrlError:
+        return canonical_url(entry_url), url_key(entry_url)
+
+
+def fetch_and_extract(
+    db_url: str,
+    entry_ids: Sequence[int],
+    settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FetchSummary:
+    """Fetch, extract and store the articles of the given (claimed) entries."""
+    settings = settings or get_settings()
+    summary = FetchSummary()
+    with transaction(db_url) as session:
+        entries = repo.load_entries(session, entry_ids)
+        summary.entries = len(entries)
+        to_fetch: dict[int, str] = {}
+        linked: dict[int, int] = {}
+        invalid: list[int] = []
+        for entry in entries:
+            if not entry.url:
+                invalid.append(entry.id)
+                continue
+            try:
+                known = repo.article_id_for_key(session, url_key(entry.url))
+            except UrlError:
+                invalid.append(entry.id)
+                continue
+            if known is not None and entry.article_id is None:
+                linked[entry.id] = known
+            else:
+                to_fetch[entry.id] = entry.url
+        for entry_id, article_id in linked.items():
+            repo.mark_entry(session, entry_id, "fetched", article_id=article_id)
+        for entry_id in invalid:
+            repo.mark_entry(session, entry_id, "skipped", error_class="invalid_url")
+        summary.linked, summary.failed = len(linked), len(invalid)
+    by_id = {e.id: e for e in entries}
+
+    results = asyncio.run(_fetch_all(to_fetch, settings)) if to_fetch else {}
+    pages = {i: r for i, r in results.items() if isinstance(r, FetchResult)}
+    summary.fetched = len(pages)
+
+    extracted: dict[int, Extracted] = {}
+    if pages:
+        tasks = [
+            ExtractionTask(
+                key=str(entry_id),
+                html=page.body,
+                url=page.final_url,
+                feed_title=by_id[entry_id].title,
+                feed_summary=by_id[entry_id].summary,
+                content_type=page.headers.get("content-type"),
+            )
+            for entry_id, page in pages.items()
+        ]
+        workers = max(1, min(settings.extract_workers, len(tasks)))
+        with ExtractionPool(workers) as pool:
+            for key, article in pool.map(tasks):
+                extracted[int(key)] = article
+                if progress:
+                    progress(1)
+
+    with transaction(db_url) as session:
+        for entry_id, result in results.items():
+            entry = by_id[entry_id]
+            if isinstance(result, FetchError):
+                cls = str(result.error_class)
+                summary.errors[cls] = summary.errors.get(cls, 0) + 1
+                if result.error_class.transient and entry.attempts + 1 < MAX_ATTEMPTS:
+                    summary.retry_later += 1
+                    backoff = RETRY_BACKOFF * (2**entry.attempts)
+                    repo.mark_entry(
+                        session,
+                        entry_id,
+                        "pending",
+                        error_class=cls,
+                        error=str(result)[:2000],
+                        retry_at=utcnow() + backoff,
+                    )
+                else:
+                    summary.failed += 1
+                    repo.mark_entry(
+                        session, entry_id, "failed", error_class=cls, error=str(result)[:2000]
+                    )
+                continue
+            page, article = result, extracted[entry_id]
+            raw = repo.store_raw_page(session, page.body, page.headers.get("content-type"))
+            canonical, key = _canonical(page.final_url, article)
+            status = "ok" if article.error is None and article.text else "failed"
+            if status == "failed":
+                cls = article.error_class or "empty"
+                summary.errors[cls] = summary.errors.get(cls, 0) + 1
+            write = repo.upsert_article(
+                session,
+                repo.ArticleValues(
+                    canonical_url=canonical,
+                    url_key=key,
+                    url=entry.url or page.final_url,
+                    source=entry.source,
+                    site_name=article.site_name,
+                    title=article.title or entry.title,
+                    text=article.text or None,
+                    author=article.author or entry.author,
+                    published=_published(entry, article),
+                    language=article.language,
+                    content_hash=content_hash(article.title or entry.title, article.text),
+                    raw_sha256=raw,
+                    extraction_status=status,
+                    extraction_error=article.error,
+                    extractor_version=EXTRACTOR_VERSION,
+                ),
+            )
+            if write.outcome == "new":
+                summary.new_articles += 1
+            elif write.outcome == "revised":
+                summary.revised += 1
+            else:
+                summary.unchanged += 1
+            repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
+    return summary
+
+
+def fetch_pending(
+    db_url: str,
+    limit: int = 200,
+    settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FetchSummary:
+    """Claim and process one batch (the CLI and the demo; DAGs claim and map instead)."""
+    return fetch_and_extract(db_url, claim_pending_entries(db_url, limit), settings, progress)

@@ -1,0 +1,205 @@
+"""All SQL for polling: claim due feeds, record fetch results, store entries idempotently.
+
+Values in, values out (plain dicts and ids): the poller in :mod:`ingest.feeds` never
+sees a session, and this module never decides schedules or health.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from ingest.store.models import Entry, Feed, FetchLog
+from ingest.store.types import utcnow
+from ingest.store.upsert import insert_ignore, insert_ignore_returning_ids
+
+CLAIM_LEASE = timedelta(minutes=15)
+
+FEED_STATE_COLUMNS = (
+    "id",
+    "url",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "interval_s",
+    "min_interval_s",
+    "last_unconditional_at",
+    "failure_weight",
+    "consecutive_failures",
+    "title",
+)
+
+
+def add_feed_urls(
+    session: Session, urls: Sequence[str], *, next_poll_at: datetime | None = None
+) -> int:
+    """Insert feeds by URL (source = host name), skipping known URLs. Returns rows added."""
+    now = next_poll_at or utcnow()
+    rows = [
+        {"url": url, "source": (urlsplit(url).hostname or "")[:255], "next_poll_at": now}
+        for url in dict.fromkeys(urls)
+    ]
+    return insert_ignore(session, Feed, rows, ["url"])
+
+
+def claim_due_feeds(
+    session: Session, limit: int, *, now: datetime | None = None, lease: timedelta = CLAIM_LEASE
+) -> list[int]:
+    """Lease up to ``limit`` due, enabled, unclaimed feeds (oldest due first) to this worker.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint sets.
+    SQLite: the transaction began with BEGIN IMMEDIATE, so claims are serialised.
+    """
+    now = now or utcnow()
+    query = (
+        select(Feed.id)
+        .where(
+            Feed.enabled.is_(True),
+            Feed.health != "disabled",
+            Feed.next_poll_at <= now,
+            or_(Feed.claimed_until.is_(None), Feed.claimed_until < now),
+        )
+        .order_by(Feed.next_poll_at, Feed.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [int(i) for i in session.scalars(query)]
+    if ids:
+        session.execute(update(Feed).where(Feed.id.in_(ids)).values(claimed_until=now + lease))
+    return ids
+
+
+def load_feed_states(session: Session, feed_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The columns the poller needs, for the given feeds (enabled ones only)."""
+    if not feed_ids:
+        return []
+    columns = [getattr(Feed, name) for name in FEED_STATE_COLUMNS]
+    rows = session.execute(
+        select(*columns).where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True))
+    )
+    return [dict(zip(FEED_STATE_COLUMNS, row, strict=True)) for row in rows]
+
+
+def insert_entries(session: Session, feed_id: int, items: Sequence[Mapping[str, Any]]) -> int:
+    """Store a feed's items; items already known by (feed, item_key) are left as they
+    were. Returns how many were new. Safe to repeat."""
+    if not items:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "feed_id": feed_id,
+            "item_key": item["key"],
+            "url": item.get("url"),
+            "title": item.get("title"),
+            "summary": item.get("summary"),
+            "author": item.get("author"),
+            "published": item.get("published"),
+            "first_seen_at": now,
+            "fetch_status": "pending" if item.get("url") else "skipped",
+            "fetch_attempts": 0,
+        }
+        for item in items
+    ]
+    return len(insert_ignore_returning_ids(session, Entry, rows, ["feed_id", "item_key"]))
+
+
+def update_feed(session: Session, feed_id: int, values: Mapping[str, Any]) -> None:
+    """Write a feed's new schedule/health/validators. A new URL (permanent redirect) is
+    taken only if no other feed already has it."""
+    values = dict(values)
+    new_url = values.get("url")
+    if new_url is not None:
+        taken = session.scalar(select(Feed.id).where(Feed.url == new_url, Feed.id != feed_id))
+        if taken is not None:
+            del values["url"]
+    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def insert_fetch_logs(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One row per fetch (feed_id, started_at, status_code, error_class, error, bytes,
+    duration_ms, new_items, not_modified)."""
+    if rows:
+        session.execute(insert(FetchLog), [dict(r) for r in rows])
+
+
+def release_claims(session: Session, feed_ids: Sequence[int]) -> None:
+    """Give back leases of feeds that were claimed but not polled (e.g. on shutdown)."""
+    if feed_ids:
+        session.execute(update(Feed).where(Feed.id.in_(list(feed_ids))).values(claimed_until=None))
+
+
+def feed_health(
+    session: Session, *, now: datetime | None = None, days: int = 7
+) -> list[dict[str, Any]]:
+    """Per feed: state, last fetch, last error, next poll and items per day (last ``days``)."""
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    counts = (
+        select(Entry.feed_id, func.count().label("n"))
+        .where(Entry.first_seen_at >= since)
+        .group_by(Entry.feed_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Feed.id,
+            Feed.url,
+            Feed.title,
+            Feed.enabled,
+            Feed.health,
+            Feed.disabled_reason,
+            Feed.last_fetch_at,
+            Feed.last_success_at,
+            Feed.last_error_class,
+            Feed.last_error,
+            Feed.next_poll_at,
+            Feed.interval_s,
+            Feed.failure_weight,
+            func.coalesce(counts.c.n, 0),
+        )
+        .outerjoin(counts, and_(counts.c.feed_id == Feed.id))
+        .order_by(Feed.id)
+    )
+    out = []
+    for row in session.execute(query):
+        (
+            fid,
+            url,
+            title,
+            enabled,
+            health,
+            reason,
+            last_fetch,
+            last_ok,
+            err_cls,
+            err,
+            next_poll,
+            interval,
+            weight,
+            n,
+        ) = row
+        out.append(
+            {
+                "id": fid,
+                "url": url,
+                "title": title,
+                "state": health if enabled or health == "disabled" else "disabled",
+                "disabled_reason": reason,
+                "last_fetch_at": last_fetch,
+                "last_success_at": last_ok,
+                "error_class": err_cls,
+                "error": err,
+                "next_poll_at": next_poll,
+                "interval_s": interval,
+                "failure_weight": weight,
+                "items_per_day": round(int(n) / days, 2),
+            }
+        )
+    return out

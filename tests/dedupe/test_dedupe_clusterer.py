@@ -1,0 +1,97 @@
+"""The clusterer on the in-memory state: stories, duplicates, idempotence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ingest.dedupe import ClusterParams, Clusterer, Doc, InMemoryClusterState
+from ingest.dedupe.stream import cluster_records
+
+T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def partition(labels: dict[str, str]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for doc, label in labels.items():
+        groups.setdefault(label, set()).add(doc)
+    return {frozenset(g) for g in groups.values()}
+
+
+def _run(records: list[dict]) -> tuple[dict[str, str], dict[str, str | None]]:
+    stories, dups = {}, {}
+    for out in cluster_records(records):
+        stories[out["id"]] = out["story"]
+        dups[out["id"]] = out["duplicate_of"]
+    return stories, dups
+
+
+def test_events_become_stories_and_copies_duplicates(basil_stream) -> None:
+    stream = basil_stream(8)
+    stories, dups = _run(stream)
+    gold = {d["id"]: d["cluster"] for d in stream}
+    assert partition(stories) == partition(gold)
+    for doc in stream:
+        if doc["id"].endswith(("_copy", "_wire")):
+            assert dups[doc["id"]] == doc["id"].rsplit("_", 1)[0]
+        else:
+            assert dups[doc["id"]] is None
+
+
+def test_same_stream_twice_gives_same_output(basil_stream) -> None:
+    stream = basil_stream(5)
+    assert list(cluster_records(stream)) == list(cluster_records(stream))
+
+
+def test_repeated_article_gets_its_first_decision(basil_stream) -> None:
+    stream = basil_stream(3)
+    first = list(cluster_records(stream))
+    again = list(cluster_records(stream + stream[:4]))
+    assert again[: len(first)] == first
+    assert again[len(first) :] == first[:4]
+
+
+def test_duplicate_points_to_earliest_copy() -> None:
+    text = " ".join(f"Alpha Beta report {i} on the Gamma accord in Delta." for i in range(30))
+    state = InMemoryClusterState()
+    clusterer = Clusterer(state)
+    a = clusterer.process(Doc(1, "Gamma accord", text, T0, "a"))
+    b = clusterer.process(Doc(2, "Gamma accord", text + " Updated.", T0, "b"))
+    c = clusterer.process(Doc(3, "Gamma accord", "(Reuters) " + text, T0, "c"))
+    assert a.duplicate_of is None
+    assert b.duplicate_of == 1 and c.duplicate_of == 1
+    assert a.story_id == b.story_id == c.story_id
+    story = state.stories[a.story_id]
+    assert story.article_count == 3 and story.source_count == 3
+
+
+def test_story_window_limits_joining() -> None:
+    first = (
+        "Officials in Kestrel Bay said the Harlow Bridge would close for repairs in 2031, "
+        "after engineers from Vantor found cracks in its main span."
+    )
+    second = (
+        "Engineers from Vantor found cracks in the main span of the Harlow Bridge, and "
+        "Kestrel Bay officials will close it in 2031 for repairs, the council said."
+    )
+
+    def run(gap: timedelta) -> tuple[int, int]:
+        clusterer = Clusterer(InMemoryClusterState(), ClusterParams(window_hours=24))
+        a = clusterer.process(Doc(1, "Harlow Bridge to close for repairs", first, T0, "a"))
+        b = clusterer.process(Doc(2, "Kestrel Bay to shut Harlow Bridge", second, T0 + gap, "b"))
+        assert a.duplicate_of is None and b.duplicate_of is None
+        return a.story_id, b.story_id
+
+    same_a, same_b = run(timedelta(hours=6))
+    assert same_a == same_b
+    far_a, far_b = run(timedelta(days=5))
+    assert far_a != far_b
+
+
+def test_headline_and_counts_are_kept(basil_stream) -> None:
+    stream = basil_stream(2)
+    state = InMemoryClusterState()
+    list(cluster_records(stream, state=state))
+    for story in state.stories.values():
+        assert story.headline
+        assert story.article_count >= 3
+        assert story.first_seen <= story.last_seen

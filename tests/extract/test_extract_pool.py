@@ -1,0 +1,88 @@
+"""The worker pool: limits, pathological pages, killing a hung worker and continuing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.extract import ERROR_CLASSES, ExtractionPool, ExtractionTask
+
+ARTICLE = (
+    b"<html><head><title>A real story</title></head><body><article>"
+    + b"<p>The council voted on Tuesday to rebuild the old bridge over the river. </p>" * 20
+    + b"</article></body></html>"
+)
+# libxml2 checks attributes for duplicates pairwise: this page hangs the parser for minutes.
+HANGING = (
+    b"<html><body><div "
+    + b" ".join(b'a%d="x"' % i for i in range(100_000))
+    + b">hello</div></body></html>"
+)
+PATHOLOGICAL = {
+    "siblings": b"<html><body>" + b"<p>word</p>" * 200_000 + b"</body></html>",
+    "attributes": HANGING,
+    "big-text-node": b"<html><body><p>" + b"x" * (50 * 1024 * 1024) + b"</p></body></html>",
+    "nested": b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000 + b"</body>",
+    "nul-bytes": ARTICLE.replace(b"bridge", b"bri\x00dge"),
+    "wrong-encoding": ARTICLE.replace(b"<head>", b'<head><meta charset="utf-8">').replace(
+        b"river.", "rivière, près du château, où l'été dernier les élèves ont joué.".encode("cp1252")
+    ),
+    "utf16-no-bom": ARTICLE.decode().encode("utf-16-le"),
+    "empty": b"",
+    "binary": bytes(range(256)) * 64,
+}
+
+
+@pytest.fixture(scope="module")
+def pool() -> ExtractionPool:
+    with ExtractionPool(2, timeout_s=3.0) as running:
+        yield running
+
+
+def test_pathological_pages_all_end_and_batch_continues(pool: ExtractionPool) -> None:
+    tasks = [ExtractionTask(k, v, "https://example.org/news/1") for k, v in PATHOLOGICAL.items()]
+    tasks.append(ExtractionTask("normal", ARTICLE, "https://example.org/news/2"))
+    results = dict(pool.map(tasks))
+    assert list(results) == [t.key for t in tasks]  # input order, one result each
+    for key, article in results.items():
+        assert article.error is None or article.error_class in ERROR_CLASSES, key
+    assert results["siblings"].error_class == "too_many_elements"
+    assert results["attributes"].error_class == "timeout"
+    assert results["big-text-node"].error_class == "too_large"
+    assert results["empty"].error_class == "empty"
+    assert results["binary"].error_class == "not_html"
+    for key in ("nul-bytes", "wrong-encoding", "utf16-no-bom", "normal"):
+        assert results[key].error is None, key
+        assert "rebuild the old" in results[key].text
+    assert "rivière" in results["wrong-encoding"].text
+    assert "bri" in results["nul-bytes"].text and "\x00" not in results["nul-bytes"].text
+    assert results["normal"].title == "A real story"
+
+
+def test_hung_worker_is_killed_and_replaced(pool: ExtractionPool) -> None:
+    killed_before = pool.stats.killed
+    started_before = pool.stats.started
+    for index in range(3):
+        pool.submit(f"ok-{index}", ARTICLE, "https://example.org/news/3")
+    pool.submit("hang", HANGING)
+    pool.submit("after", ARTICLE)
+    results = dict(pool.results())
+    assert results["hang"].error == "timeout: no result within 3 s"
+    assert all(results[f"ok-{i}"].error is None for i in range(3))
+    assert results["after"].error is None
+    assert pool.stats.killed == killed_before + 1
+    assert pool.stats.started == started_before + 1
+
+
+def test_memory_limit_is_recorded() -> None:
+    # 100 MiB of address space is not enough to even parse a moderately large page.
+    page = b"<html><body>" + b"<p>" + b"word " * 600_000 + b"</p></body></html>"
+    with ExtractionPool(1, timeout_s=10.0, memory_mb=100, start_method="fork") as small:
+        article = small.map_one(ExtractionTask("big", page))
+        assert article.error_class in ("memory", "crashed")
+        # the pool is still usable afterwards
+        assert small.map_one(ExtractionTask("ok", ARTICLE)).error is None
+
+
+def test_rejects_bad_worker_count() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        ExtractionPool(0)

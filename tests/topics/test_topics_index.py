@@ -1,0 +1,90 @@
+"""The query index (anchor terms -> candidate topics) never changes the answer."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.topics import Document, PreparedDocument, Topic, TopicMatcher, anchors, parse_query
+
+WORDS = ["azure", "aws", "cloud", "contract", "military", "unit", "8200", "café", "protest"]
+SOURCES = ["nytimes.com", "news.bbc.co.uk", "bbc.co.uk", "example.org", ""]
+LANGUAGES = ["en", "en-US", "fr", "de", ""]
+
+word = st.sampled_from(WORDS)
+leaf = st.one_of(
+    word,
+    word.filter(lambda w: len(w) >= 4).map(lambda w: w[:3] + "*"),
+    st.tuples(word, word).map(lambda p: f'"{p[0]} {p[1]}"'),
+    st.sampled_from(["source:bbc.co.uk", "source:nytimes.com", "lang:en", "lang:fr", "source:bb*"]),
+    st.tuples(st.sampled_from(["title:", "text:", "author:"]), word).map("".join),
+)
+near = st.tuples(word, st.integers(0, 4), word).map(lambda p: f"{p[0]} NEAR/{p[1]} {p[2]}")
+
+
+def combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    pair = st.tuples(children, children)
+    return st.one_of(
+        pair.map(lambda p: f"({p[0]}) AND ({p[1]})"),
+        pair.map(lambda p: f"({p[0]}) ({p[1]})"),
+        pair.map(lambda p: f"({p[0]}) OR ({p[1]})"),
+        pair.map(lambda p: f"({p[0]}) NOT ({p[1]})"),
+        children.map(lambda c: f"NOT ({c})"),
+    )
+
+
+queries = st.recursive(st.one_of(leaf, near), combine, max_leaves=5)
+documents = st.builds(
+    Document,
+    title=st.lists(word, max_size=4).map(" ".join),
+    text=st.lists(st.one_of(word, st.just("the")), max_size=12).map(" ".join),
+    source=st.sampled_from(SOURCES),
+    language=st.sampled_from(LANGUAGES),
+    author=st.lists(word, max_size=2).map(" ".join),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(queries, min_size=1, max_size=8), st.lists(documents, min_size=1, max_size=5))
+def test_index_gives_the_same_matches_as_brute_force(
+    query_list: list[str], document_list: list[Document]
+) -> None:
+    matcher = TopicMatcher([Topic(f"t{n}", q) for n, q in enumerate(query_list)])
+    for document in document_list:
+        prepared = PreparedDocument(document)
+        indexed = matcher.matching_numbers(prepared)
+        assert indexed == matcher.matching_numbers(prepared, use_index=False)
+        assert set(indexed) <= set(matcher.candidates(prepared))
+
+
+def test_anchor_choice() -> None:
+    def anchor_values(query: str) -> set[str] | None:
+        found = anchors(parse_query(query))
+        return None if found is None else {value for _, _, value in found}
+
+    assert anchor_values("azure") == {"azure"}
+    assert anchor_values("azure OR aws*") == {"azure", "aws"}
+    assert anchor_values("a AND azure") == {"azure"}  # longer word: rarer
+    assert anchor_values('"the azure cloud"') == {"azure"}
+    assert anchor_values("military NOT azure") == {"military"}
+    assert anchor_values("NOT azure") is None
+    assert anchor_values("azure OR NOT aws") is None
+    assert anchor_values("source:nyt*") is None
+    assert anchor_values("source:bbc.co.uk") == {"bbc.co.uk"}
+
+
+def test_pure_not_topics_are_always_checked() -> None:
+    matcher = TopicMatcher([Topic("a", "azure"), Topic("not", "NOT azure"), Topic("b", "aws")])
+    assert matcher.always_checked == [1]
+    prepared = PreparedDocument(Document(text="nothing relevant"))
+    assert matcher.candidates(prepared) == [1]
+    assert [r.topic for r in matcher.match(prepared)] == ["not"]
+
+
+def test_candidates_grow_with_possible_matches_not_with_topics() -> None:
+    topics = [Topic(f"t{n}", f"word{n} OR term{n}*") for n in range(2000)]
+    matcher = TopicMatcher(topics)
+    prepared = PreparedDocument(Document(text="word7 and term1999xyz here"))
+    # term1*, term19*, term199* and term1999* all start "term1999xyz".
+    assert matcher.candidates(prepared) == [1, 7, 19, 199, 1999]
+    assert matcher.matching_numbers(prepared) == [1, 7, 19, 199, 1999]
