@@ -10,7 +10,7 @@ All three must find the same (article, topic) pairs; the script fails if not.
 Articles: BASIL (300, title + text) and the extraction ground truth (72 bodies),
 recombined (title of one, paragraphs of two) into 10,000. Topics: analyst-shaped queries
 (OR-lists of words, phrases and prefixes ANDed together, NEAR, NOT, title:) drawn from
-the corpus vocabulary, with words of mid document frequency (0.3%-8% of articles).
+the corpus vocabulary, with words of specific words (in 0.3%-2% of articles).
 
 Usage: ``python bench/match.py [--articles N] [--topics N]``.
 """
@@ -29,7 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.topics import Document, PreparedDocument, Topic, TopicMatcher, parse_query
+from ingest.topics import (
+    CompiledQuery,
+    Document,
+    PreparedDocument,
+    Topic,
+    TopicMatcher,
+    parse_query,
+)
 from ingest.topics.fts5 import to_fts5
 from ingest.topics.tokens import tokenize_terms
 
@@ -69,18 +76,20 @@ def vocabulary(articles: list[Document]) -> tuple[list[str], list[str]]:
     sample = articles[:2000]
     for article in sample:
         frequency.update(set(tokenize_terms(article.title + " " + article.text)))
-    low, high = 0.003 * len(sample), 0.08 * len(sample)
+    low, high = 0.003 * len(sample), 0.02 * len(sample)
     words = sorted(w for w, n in frequency.items() if low <= n <= high and len(w) >= 4)
+    # Phrases analysts write name things ("project nimbus"): two-word sequences seen in the
+    # corpus that contain at least one of the specific words.
+    specific = set(words)
     phrases = []
-    chooser = random.Random(SEED)
-    for article in sample[:500]:
+    for article in sample[:1000]:
         terms = tokenize_terms(article.text)
-        for _ in range(2):
-            if len(terms) > 3:
-                start = chooser.randrange(len(terms) - 2)
-                if all(len(t) >= 3 for t in terms[start : start + 2]):
-                    phrases.append(" ".join(terms[start : start + 2]))
-    return words, phrases
+        phrases.extend(
+            f"{a} {b}"
+            for a, b in zip(terms, terms[1:], strict=False)
+            if (a in specific or b in specific) and len(a) >= 3 and len(b) >= 3
+        )
+    return words, sorted(set(phrases))
 
 
 def make_topics(count: int, articles: list[Document], chooser: random.Random) -> list[Topic]:
@@ -116,23 +125,42 @@ def make_topics(count: int, articles: list[Document], chooser: random.Random) ->
     return topics
 
 
-def run_newsmon(
-    matcher: TopicMatcher, articles: list[Document], *, use_index: bool
+def run_indexed(
+    matcher: TopicMatcher, articles: list[Document]
 ) -> tuple[float, set[tuple[int, int]]]:
+    """newsmon's way: tokenise once, look candidates up in the query index, evaluate them."""
     pairs = set()
-    started = time.perf_counter()
+    started = time.process_time()
     for number, article in enumerate(articles):
         prepared = PreparedDocument(article)
-        for topic in matcher.matching_numbers(prepared, use_index=use_index):
+        for topic in matcher.matching_numbers(prepared):
             pairs.add((number, topic))
-    return time.perf_counter() - started, pairs
+    return time.process_time() - started, pairs
+
+
+def run_every_query(
+    queries: list[CompiledQuery], articles: list[Document], *, screened: bool
+) -> tuple[float, set[tuple[int, int]]]:
+    """Every query on every article (tokenised once), with the same compiled evaluator.
+
+    ``screened=False`` is the plain brute force; ``screened=True`` adds each query's
+    word-set screen (part of newsmon's prefiltering), shown to separate the two effects.
+    """
+    pairs = set()
+    started = time.process_time()
+    for number, article in enumerate(articles):
+        prepared = PreparedDocument(article)
+        for topic, query in enumerate(queries):
+            if query.matches(prepared) if screened else query.predicate(prepared):
+                pairs.add((number, topic))
+    return time.process_time() - started, pairs
 
 
 def run_fts5(
     topics: list[Topic], articles: list[Document]
 ) -> tuple[float, float, set[tuple[int, int]]]:
     connection = sqlite3.connect(":memory:")
-    started = time.perf_counter()
+    started = time.process_time()
     connection.execute(
         "CREATE VIRTUAL TABLE docs USING fts5(title, text, "
         "tokenize='unicode61 remove_diacritics 2')"
@@ -142,7 +170,7 @@ def run_fts5(
         ((n, a.title, a.text) for n, a in enumerate(articles)),
     )
     connection.commit()
-    indexed = time.perf_counter()
+    indexed = time.process_time()
     expressions = [to_fts5(parse_query(topic.query)) for topic in topics]
     pairs = set()
     for number, expression in enumerate(expressions):
@@ -150,7 +178,7 @@ def run_fts5(
             "SELECT rowid FROM docs WHERE docs MATCH ?", (expression,)
         ):
             pairs.add((rowid, number))
-    finished = time.perf_counter()
+    finished = time.process_time()
     return indexed - started, finished - indexed, pairs
 
 
@@ -168,29 +196,36 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f" on average), {len(topics)} topics, {len(matcher.always_checked)} always checked"
     )
 
-    indexed_s, indexed_pairs = run_newsmon(matcher, articles, use_index=True)
-    brute_s, brute_pairs = run_newsmon(matcher, articles, use_index=False)
+    queries = [CompiledQuery.from_node(parse_query(topic.query)) for topic in topics]
+    indexed_s, indexed_pairs = run_indexed(matcher, articles)
+    brute_s, brute_pairs = run_every_query(queries, articles, screened=False)
+    screened_s, screened_pairs = run_every_query(queries, articles, screened=True)
     fts_index_s, fts_query_s, fts_pairs = run_fts5(topics, articles)
-    if not indexed_pairs == brute_pairs == fts_pairs:
+    if not indexed_pairs == brute_pairs == screened_pairs == fts_pairs:
         raise SystemExit(
             f"results differ: indexed {len(indexed_pairs)}, brute {len(brute_pairs)}, "
-            f"fts5 {len(fts_pairs)}"
+            f"screened {len(screened_pairs)}, fts5 {len(fts_pairs)}"
         )
-    candidates = sum(len(matcher.candidates(PreparedDocument(a))) for a in articles[:1000])
+    sample = articles[:1000]
+    candidates = sum(len(matcher.candidates(PreparedDocument(a))) for a in sample)
 
     indexed_rate = len(articles) / indexed_s
     brute_rate = len(articles) / brute_s
+    screened_rate = len(articles) / screened_s
     fts_rate = len(articles) / (fts_index_s + fts_query_s)
     speedup = indexed_rate / brute_rate
-    print(f"matches: {len(indexed_pairs)} (article, topic) pairs, same in all three")
-    print(f"candidates per article: {candidates / min(1000, len(articles)):.1f} of {len(topics)}")
-    print(f"indexed      {indexed_rate:9.0f} articles/s  ({indexed_s:.1f} s)")
-    print(f"brute force  {brute_rate:9.0f} articles/s  ({brute_s:.1f} s)")
+    print(f"matches: {len(indexed_pairs)} (article, topic) pairs, the same in all four runs")
+    print(f"candidates per article: {candidates / len(sample):.1f} of {len(topics)}")
+    print("CPU time of this process (one core):")
+    print(f"  indexed               {indexed_rate:8.0f} articles/s  ({indexed_s:.1f} s)")
+    print(f"  every query           {brute_rate:8.0f} articles/s  ({brute_s:.1f} s)")
+    print(f"  every query, screened {screened_rate:8.0f} articles/s  ({screened_s:.1f} s)")
     print(
-        f"FTS5         {fts_rate:9.0f} articles/s  (index {fts_index_s:.1f} s"
+        f"  FTS5                  {fts_rate:8.0f} articles/s  (index {fts_index_s:.1f} s"
         f" + {len(topics)} queries {fts_query_s:.1f} s)"
     )
-    print(f"speed-up over brute force: {speedup:.1f}x (target {TARGET_SPEEDUP:.0f}x)")
+    print(f"speed-up over every query: {speedup:.1f}x (target {TARGET_SPEEDUP:.0f}x)")
+    print(f"speed-up over every query, screened: {indexed_rate / screened_rate:.1f}x")
     return [
         {
             "name": "topics.match.articles_per_s",
@@ -205,6 +240,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "baseline": 1.0,
             "target": TARGET_SPEEDUP,
             "met": speedup >= TARGET_SPEEDUP,
+        },
+        {
+            "name": "topics.match.speedup_vs_screened_every_query",
+            "value": round(indexed_rate / screened_rate, 1),
+            "unit": "x",
+            "baseline": 1.0,
         },
         {
             "name": "topics.match.fts5_articles_per_s",

@@ -66,6 +66,5 @@ class NewsmonPlugin(AirflowPlugin):
             "href": "newsmon/stories",
             "url_route": "newsmon",
             "destination": "nav",
-            "category": "browse",
         },
     ]

@@ -126,7 +126,8 @@ class EmailChannel:
                 code, reply = client.rcpt(target)
                 if code not in (250, 251):
                     raise smtplib.SMTPRecipientsRefused({target: (code, reply)})
-                code, reply = client.data(msg.as_bytes())
+                # smtplib sends bytes as given: the wire needs CRLF line ends.
+                code, reply = client.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
                 if code != 250:
                     raise smtplib.SMTPDataError(code, reply)
             finally:

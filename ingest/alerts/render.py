@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +41,65 @@ def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
+
+
+def _clean_piece(value: str) -> str:
+    """Like :func:`clean_text` for a piece of a longer line: keeps edge spaces."""
+    text = html.unescape(nh3.clean(value, tags=set(), attributes={}, strip_comments=True))
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return _WS.sub(" ", text)
+
+
+def snippet_segments(snippet: object, limit: int = MAX_SNIPPET) -> list[tuple[str, bool]]:
+    """A stored snippet -> cleaned (text, is_hit) segments, at most ``limit`` characters.
+
+    Spans are clamped to the text and overlaps merged, so a malformed payload can never
+    raise or repeat text.
+    """
+    if isinstance(snippet, str):
+        text = clean_text(snippet, limit)
+        return [(text, False)] if text else []
+    if not isinstance(snippet, Mapping):
+        return []
+    raw = str(snippet.get("text") or "")
+    spans: list[tuple[int, int]] = []
+    for span in snippet.get("spans") or []:
+        try:
+            start, end = int(span[0]), int(span[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+        start, end = max(0, min(start, len(raw))), max(0, min(end, len(raw)))
+        if end > start:
+            spans.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for start, end in merged:
+        pieces += [(raw[position:start], False), (raw[start:end], True)]
+        position = end
+    pieces.append((raw[position:], False))
+    out: list[tuple[str, bool]] = [("… ", False)] if snippet.get("cut_before") else []
+    budget = limit
+    for text, hit in pieces:
+        cleaned = _clean_piece(text)
+        if not cleaned or budget <= 0:
+            continue
+        out.append((cleaned[:budget], hit))
+        budget -= len(cleaned)
+    if snippet.get("cut_after") or budget < 0:
+        out.append((" …", False))
+    if out and not any(text.strip(" …") for text, _ in out):
+        return []
+    return out
+
+
+def _snippet_plain(topic: TopicMatch, hit: tuple[str, str] = ("", "")) -> str:
+    return "".join(f"{hit[0]}{t}{hit[1]}" if is_hit else t for t, is_hit in topic.segments).strip()
 
 
 def safe_url(value: object) -> str | None:
@@ -75,7 +134,14 @@ class TopicMatch:
     """A topic the story matched, with the snippet that explains why."""
 
     name: str
-    snippet: str | None = None
+    # The stored snippet: {"text", "spans": [[start, end], ...], "cut_before",
+    # "cut_after"} (see ingest.pipeline.tag), or plain text; None if there is none.
+    snippet: Mapping[str, Any] | str | None = None
+
+    @property
+    def segments(self) -> list[tuple[str, bool]]:
+        """The snippet as cleaned (text, is_hit) pieces."""
+        return snippet_segments(self.snippet)
 
 
 @dataclass(frozen=True)
@@ -154,7 +220,7 @@ def _text_story(story: StoryView) -> list[str]:
     if len(story.outlets) > len(outlets):
         lines.append(f"    … and {len(story.outlets) - len(outlets)} more")
     for topic in story.topics:
-        snippet = clean_text(topic.snippet, MAX_SNIPPET)
+        snippet = _snippet_plain(topic, ("«", "»"))
         lines.append(f"  Topic {clean_text(topic.name, 200)}" + (f": {snippet}" if snippet else ""))
     story_url = safe_url(story.url)
     if story_url:
@@ -209,12 +275,18 @@ def _html_story(story: StoryView) -> str:
     if story.topics:
         rows = "".join(
             f"<li><strong>{_e(clean_text(t.name, 200))}</strong>"
-            + (f": {_e(clean_text(t.snippet, MAX_SNIPPET))}" if t.snippet else "")
+            + (f": {_snippet_html(t)}" if t.segments else "")
             + "</li>"
             for t in story.topics
         )
         parts.append(f"<p>Topics:</p><ul>{rows}</ul>")
     return "<div>" + "".join(parts) + "</div>"
+
+
+def _snippet_html(topic: TopicMatch) -> str:
+    return "".join(
+        f"<mark>{_e(text)}</mark>" if hit else _e(text) for text, hit in topic.segments
+    ).strip()
 
 
 def render_html(content: AlertContent) -> str:
@@ -249,6 +321,14 @@ def _slack_link(url: str | None, label: str) -> str:
     return f"<{target}|{slack_escape(label).replace('|', '¦')}>"
 
 
+def _snippet_slack(topic: TopicMatch) -> str:
+    # Hits in bold; a "*" inside the text would toggle bold, so it is dropped there.
+    return "".join(
+        f"*{slack_escape(text.strip().replace('*', ''))}*" if hit else slack_escape(text)
+        for text, hit in topic.segments
+    ).strip()
+
+
 def _slack_story(story: StoryView) -> list[dict[str, Any]]:
     lines = [f"*{_slack_link(story.url, _headline(story))}*"]
     if story.kind.startswith("followup"):
@@ -268,7 +348,7 @@ def _slack_story(story: StoryView) -> list[dict[str, Any]]:
     if story.topics:
         topic_lines = [
             f"*{slack_escape(clean_text(t.name, 200))}*"
-            + (f": {slack_escape(clean_text(t.snippet, MAX_SNIPPET))}" if t.snippet else "")
+            + (f": {_snippet_slack(t)}" if t.segments else "")
             for t in story.topics
         ]
         blocks.append(
@@ -332,7 +412,8 @@ def render_json(content: AlertContent) -> dict[str, Any]:
                 "topics": [
                     {
                         "name": clean_text(t.name, 200),
-                        "snippet": clean_text(t.snippet, MAX_SNIPPET) or None,
+                        "snippet": _snippet_plain(t) or None,
+                        "highlights": [text.strip() for text, hit in t.segments if hit],
                     }
                     for t in s.topics
                 ],

@@ -266,3 +266,33 @@ def topics_test(
         console.print(table)
     for source, title, marked in samples:
         console.print(f"• [bold]{title}[/] ({source})\n  {marked}", highlight=False)
+
+
+@app.command("reextract")
+def reextract_command(
+    since: Annotated[
+        str | None, typer.Option(help="Only articles first seen in this span: 12h, 30d, 2w.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Extraction worker processes.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Extract stored raw pages again (after upgrading the extractor)."""
+    from ingest.pipeline.fetch import reextract
+
+    start = utcnow() - parse_since(since) if since else None
+    url = database_url(db)
+    with _progress() as progress:
+        task = progress.add_task("re-extracting", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            summary = reextract(url, start, workers=workers, progress=advance)
+        except SQLAlchemyError as exc:
+            fail(f"database {url!r} is not usable: {str(exc).splitlines()[0]}")
+    console.print(
+        f"{summary.articles} articles re-extracted: {summary.revised} changed (new "
+        f"versions), {summary.unchanged} unchanged, {summary.missing_raw} without raw HTML",
+        highlight=False,
+    )

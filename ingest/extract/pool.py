@@ -76,7 +76,7 @@ def _worker_main(
     while True:
         try:
             task = conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError, MemoryError):
             return
         if task is _STOP:
             return
@@ -280,27 +280,25 @@ class ExtractionPool:
         """
         window = 2 * self.workers
         finished: dict[int, tuple[str, Article]] = {}
-        next_out = next_in = 0
+        order: deque[int] = deque()  # seq numbers of this call's tasks, in input order
         iterator = iter(tasks)
         exhausted = False
         while True:
-            while not exhausted and next_in - next_out < window:
+            while not exhausted and len(order) < window:
                 task = next(iterator, None)
                 if task is None:
                     exhausted = True
                     break
-                self._enqueue(task)
-                next_in += 1
-            if next_out == next_in and exhausted:
+                order.append(self._enqueue(task))
+            if not order:
                 return
             if not self._done:
                 self._step()
             while self._done:
                 seq, key, article = self._done.popleft()
                 finished[seq] = (key, article)
-            while next_out in finished:
-                yield finished.pop(next_out)
-                next_out += 1
+            while order and order[0] in finished:
+                yield finished.pop(order.popleft())
 
     def map_one(self, task: ExtractionTask) -> Article:
         """Extract a single page under the pool's limits."""

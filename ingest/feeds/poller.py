@@ -7,7 +7,6 @@ plus the number of new items the store accepted into the feed row's new values.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,8 @@ ParseRunner = Callable[[bytes, str, str, ParseLimits], Awaitable[ParsedFeed]]
 async def parse_inline(
     body: bytes, content_type: str, base: str, limits: ParseLimits
 ) -> ParsedFeed:
+    """Parse on the event loop's thread. Parsing is capped (bytes, entries) so one feed
+    blocks the loop briefly; use worker processes for CPU parallelism at scale."""
     return parse_feed(body, content_type=content_type, base_url=base, limits=limits)
 
 

@@ -42,7 +42,11 @@ def run_once(
     fetch_batch: int = 200,
 ) -> RunSummary:
     """Poll due feeds, fetch and extract new entries, cluster, tag, send due alerts."""
-    from ingest.pipeline import alerts, cluster, fetch, poll, tag
+    from ingest.pipeline import fetch
+    from ingest.pipeline.alerts import release_digests, send_due_alerts
+    from ingest.pipeline.cluster import cluster_pending
+    from ingest.pipeline.poll import poll_due
+    from ingest.pipeline.tag import tag_pending
 
     settings = settings or get_settings()
     summary = RunSummary()
@@ -53,7 +57,7 @@ def run_once(
         if on_stage:
             on_stage(stage, data)
 
-    done("poll", poll.poll_due(db_url, settings))
+    done("poll", poll_due(db_url, settings))
     total = fetch.FetchSummary()
     while True:
         part = fetch.fetch_pending(db_url, fetch_batch, settings)
@@ -68,8 +72,8 @@ def run_once(
         if part.retry_later == part.entries:
             break  # everything left is waiting for a later run
     done("fetch", total)
-    done("cluster", cluster.cluster_pending(db_url))
-    done("tag", tag.tag_pending(db_url))
-    done("digests", {"released": alerts.release_digests(db_url)})
-    done("alerts", alerts.send_due_alerts(db_url, settings=settings))
+    done("cluster", cluster_pending(db_url))
+    done("tag", tag_pending(db_url))
+    done("digests", {"released": release_digests(db_url)})
+    done("alerts", send_due_alerts(db_url, settings=settings))
     return summary

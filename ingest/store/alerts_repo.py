@@ -92,7 +92,7 @@ class OutletRow:
 @dataclass(frozen=True)
 class TopicRow:
     name: str
-    snippet: str | None
+    snippet: Any  # the stored JSON snippet (see ingest.pipeline.tag.snippet_payload)
 
 
 @dataclass(frozen=True)

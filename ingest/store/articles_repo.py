@@ -267,3 +267,27 @@ def articles_for_reextract(session: Session, since: datetime | None) -> list[tup
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
     return [(int(i), str(h)) for i, h in session.execute(query.order_by(Article.id))]
+
+
+@dataclass(frozen=True)
+class ArticleSnapshot:
+    canonical_url: str
+    url_key: str
+    url: str
+    source: str
+    title: str | None
+    published: datetime | None
+    raw_sha256: str | None
+
+
+def article_snapshot(session: Session, article_id: int) -> ArticleSnapshot:
+    a = session.get_one(Article, article_id)
+    return ArticleSnapshot(
+        canonical_url=a.canonical_url,
+        url_key=a.url_key,
+        url=a.url,
+        source=a.source,
+        title=a.title,
+        published=a.published,
+        raw_sha256=a.raw_sha256,
+    )

@@ -203,3 +203,14 @@ def feed_health(
             }
         )
     return out
+
+
+def mark_due(
+    session: Session, feed_ids: Sequence[int] | None = None, *, now: datetime | None = None
+) -> int:
+    """Make feeds due now (all enabled feeds when ``feed_ids`` is None). Returns rows."""
+    query = update(Feed).where(Feed.enabled.is_(True))
+    if feed_ids is not None:
+        query = query.where(Feed.id.in_(list(feed_ids)))
+    result = session.execute(query.values(next_poll_at=now or utcnow(), claimed_until=None))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -23,6 +23,7 @@ from ingest.topics.match import (
     make_snippet,
 )
 from ingest.topics.query import (
+    MIN_PREFIX_LETTERS,
     Keyword,
     Near,
     Node,
@@ -159,7 +160,9 @@ class TopicMatcher:
                     self._by_prefix[value].append(number)
                 else:
                     self._by_keyword[(field_name, value)].append(number)
+        self._term_keys = frozenset(self._by_term)
         self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
+        self._prefix_heads = frozenset(prefix[:MIN_PREFIX_LETTERS] for prefix in self._by_prefix)
 
     @property
     def topics(self) -> list[Topic]:
@@ -168,13 +171,15 @@ class TopicMatcher:
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
         found: set[int] = set(self.always_checked)
-        by_term, by_prefix = self._by_term, self._by_prefix
-        for term in doc.vocabulary if len(doc.vocabulary) < len(by_term) else by_term:
-            if term in by_term and term in doc.vocabulary:
-                found.update(by_term[term])
+        vocabulary, by_term, by_prefix = doc.vocabulary, self._by_term, self._by_prefix
+        for term in vocabulary & self._term_keys:  # a C-level set intersection
+            found.update(by_term[term])
         if by_prefix:
-            for term in doc.vocabulary:
-                for length in self._prefix_lengths:
+            heads, lengths = self._prefix_heads, self._prefix_lengths
+            for term in vocabulary:
+                if term[:MIN_PREFIX_LETTERS] not in heads:
+                    continue
+                for length in lengths:
                     if length > len(term):
                         break
                     numbers = by_prefix.get(term[:length])

@@ -151,15 +151,22 @@ def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
 def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
     terms = phrase.terms
     last = len(terms) - 1
-    if not all(term in tokens.vocab for term in terms[:last]):
+    exact = terms[:last] if phrase.last_is_prefix else terms
+    if not all(term in tokens.vocab for term in exact):
         return []
+    # Walk the positions of the rarest exact word of the phrase, then check its neighbours.
+    positions = tokens.positions()
+    anchor = min(range(len(exact)), key=lambda i: len(positions[exact[i]]))
     words = tokens.terms
     starts = []
-    for start in tokens.positions().get(terms[0], ()):
+    for position in positions[exact[anchor]]:
+        start = position - anchor
         end = start + last
+        if start < 0:
+            continue
         if end >= len(words):
             break
-        if all(words[start + i] == terms[i] for i in range(1, last)) and (
+        if all(words[start + i] == terms[i] for i in range(last)) and (
             words[end].startswith(terms[last])
             if phrase.last_is_prefix
             else words[end] == terms[last]
@@ -230,10 +237,10 @@ def _compile_prefix(node: Prefix) -> Predicate:
 
 def _compile_phrase(node: Phrase) -> Predicate:
     names = tuple(sorted(node.fields))
-    required = node.terms[:-1] if node.last_is_prefix else node.terms
+    required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
 
     def matches(doc: PreparedDocument) -> bool:
-        if not all(term in doc.vocabulary for term in required):
+        if not required <= doc.vocabulary:
             return False
         return any(_phrase_starts(doc.fields[name], node) for name in names)
 
@@ -276,21 +283,43 @@ def _compile_near(node: Near) -> Predicate:
     return matches
 
 
+def _split_plain_terms(children: tuple[Node, ...]) -> tuple[frozenset[str], list[Node]]:
+    """Words searched in the default fields, and the other children."""
+    words = frozenset(
+        c.term for c in children if isinstance(c, Term) and c.fields == DEFAULT_FIELDS
+    )
+    others = [c for c in children if not (isinstance(c, Term) and c.fields == DEFAULT_FIELDS)]
+    return words, others
+
+
 def _compile_and(node: And) -> Predicate:
-    # Cheap children first: a word test is a set lookup, a NEAR walks positions.
-    children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
+    # All plain words at once is one C-level subset test; the rest, cheapest first.
+    words, others = _split_plain_terms(node.children)
+    children = tuple(compile_node(c) for c in sorted(others, key=_cost))
 
     def matches(doc: PreparedDocument) -> bool:
-        return all(child(doc) for child in children)
+        if words and not words <= doc.default_vocab:
+            return False
+        for child in children:  # noqa: SIM110 -- a plain loop is faster than all(genexpr)
+            if not child(doc):
+                return False
+        return True
 
     return matches
 
 
 def _compile_or(node: Or) -> Predicate:
-    children = tuple(compile_node(c) for c in sorted(node.children, key=_cost))
+    # An OR-list of words is one C-level disjointness test.
+    words, others = _split_plain_terms(node.children)
+    children = tuple(compile_node(c) for c in sorted(others, key=_cost))
 
     def matches(doc: PreparedDocument) -> bool:
-        return any(child(doc) for child in children)
+        if words and not words.isdisjoint(doc.default_vocab):
+            return True
+        for child in children:  # noqa: SIM110 -- a plain loop is faster than any(genexpr)
+            if child(doc):
+                return True
+        return False
 
     return matches
 
@@ -331,6 +360,40 @@ def compile_node(node: Node) -> Predicate:
     if isinstance(node, Or):
         return _compile_or(node)
     return _compile_not(node)
+
+
+# --- screening: necessary conditions from word sets only -----------------------------
+
+
+def _always(doc: PreparedDocument) -> bool:
+    return True
+
+
+def compile_screen(node: Node) -> Predicate:
+    """A cheap test that is true whenever ``node`` matches (set lookups only).
+
+    Run before the real predicate, it rejects most candidates without touching token
+    positions: ``"azure cloud" AND contract*`` fails fast on a document with no "cloud".
+    """
+    if isinstance(node, Term | Keyword):
+        return compile_node(node)
+    if isinstance(node, Phrase):
+        required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
+        return lambda doc: required <= doc.vocabulary
+    if isinstance(node, Near):
+        left, right = compile_screen(node.left), compile_screen(node.right)
+        return lambda doc: left(doc) and right(doc)
+    if isinstance(node, And | Or):
+        words, others = _split_plain_terms(node.children)
+        screens = tuple(s for s in map(compile_screen, others) if s is not _always)
+        if isinstance(node, Or):
+            if len(screens) < len(others):
+                return _always  # one branch can match without any known word
+            return lambda doc: (
+                not words.isdisjoint(doc.default_vocab) or any(screen(doc) for screen in screens)
+            )
+        return lambda doc: words <= doc.default_vocab and all(screen(doc) for screen in screens)
+    return _always  # NOT, prefixes: nothing cheap to require
 
 
 # --- hits --------------------------------------------------------------------------------
@@ -503,12 +566,14 @@ class CompiledQuery:
     node: Node
     predicate: Predicate = field(repr=False, compare=False)
 
+    screen: Predicate = field(repr=False, compare=False)
+
     @classmethod
     def from_node(cls, node: Node) -> CompiledQuery:
-        return cls(node, compile_node(node))
+        return cls(node, compile_node(node), compile_screen(node))
 
     def matches(self, doc: PreparedDocument) -> bool:
-        return self.predicate(doc)
+        return self.screen(doc) and self.predicate(doc)
 
     def explain(self, doc: PreparedDocument) -> list[Hit]:
         return explain(self.node, doc)

@@ -13,41 +13,10 @@ character offsets into the original text are computed only when hits are reporte
 
 from __future__ import annotations
 
-import functools
 import re
-import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-
-@functools.cache
-def _token_pattern() -> re.Pattern[str]:
-    """The regex for one token, built once from the Unicode database (~0.3 s).
-
-    FTS5 treats 25 common combining diacritics (grave, acute, circumflex, tilde, macron,
-    breve, dot, diaeresis, ring, caron, cedilla, ogonek...) as part of a word, then drops
-    them, and every other combining mark as a separator; we do the same.
-    """
-    ranges: list[tuple[int, int]] = []
-    start = -1
-    for code in range(sys.maxunicode + 1):
-        category = unicodedata.category(chr(code))
-        is_token_char = (
-            category[0] in "LN" or category == "Co" or bool(_DIACRITICS.match(chr(code)))
-        )
-        if is_token_char and start < 0:
-            start = code
-        elif not is_token_char and start >= 0:
-            ranges.append((start, code - 1))
-            start = -1
-    if start >= 0:
-        ranges.append((start, sys.maxunicode))
-    body = "".join(
-        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
-        for lo, hi in ranges
-    )
-    return re.compile(f"[{body}]+")
 
 
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
@@ -59,6 +28,14 @@ _DIACRITIC_MARKS = (
 _DIACRITICS = re.compile(f"[{_DIACRITIC_MARKS}]+")
 # ...and only from Latin letters: Cyrillic й is not и with an accent, it is another letter.
 _LATIN_DIACRITICS = re.compile(f"(?<=[A-Za-z\u00c0-\u024f\u1e00-\u1eff])[{_DIACRITIC_MARKS}]+")
+
+
+# Python's [^\W_] is exactly Unicode categories L* and N*; FTS5 adds private-use
+# characters (Co) and the diacritics above (which fold_token then drops).
+_EXTRA_TOKEN_CHARS = f"{_DIACRITIC_MARKS}\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
+_HAS_EXTRA = re.compile(f"[{_EXTRA_TOKEN_CHARS}]")
+_WORD_TOKEN = re.compile(r"[^\W_]+")
+_FULL_TOKEN = re.compile(f"(?:[^\\W_]|[{_EXTRA_TOKEN_CHARS}])+")
 
 
 def fold_token(token: str) -> str:
@@ -79,9 +56,10 @@ def _lowered_and_pattern(text: str) -> tuple[str, re.Pattern[str]]:
         return text.lower(), _ASCII_TOKEN
     lowered = text.lower()
     if len(lowered) != len(text):
-        # Identity tells tokenize_terms to fold every token itself.
-        return text, _token_pattern()
-    return lowered, _token_pattern()
+        lowered = text  # identity tells tokenize_terms to fold every token itself
+    # The plain class is several times faster; the rare extra characters need the full one.
+    pattern = _FULL_TOKEN if _HAS_EXTRA.search(text) else _WORD_TOKEN
+    return lowered, pattern
 
 
 def tokenize_terms(text: str) -> list[str]:

@@ -107,12 +107,21 @@ class Seeder:
         with transaction(self.db_url) as s:
             s.execute(update(Story).where(Story.id == story_id).values(headline=headline))
 
-    def match(self, story_id: int, topic_id: int, snippet: str = "matched text") -> None:
+    def match(
+        self,
+        story_id: int,
+        topic_id: int,
+        snippet: str = "matched text",
+        spans: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """A story-topic match with a snippet stored the way the tagging stage stores it."""
+        payload = {"field": "text", "text": snippet, "spans": [list(x) for x in spans],
+                   "cut_before": False, "cut_after": False}  # fmt: skip
+        hits = [{"field": "text", "start": a, "end": b, "term": snippet[a:b]} for a, b in spans]
         with transaction(self.db_url) as s:
             s.execute(
-                insert(StoryTopic).values(story_id=story_id, topic_id=topic_id, snippet=snippet,
-                                          hits=[{"field": "title", "start": 0, "end": 4,
-                                                 "term": "x"}])
+                insert(StoryTopic).values(story_id=story_id, topic_id=topic_id, snippet=payload,
+                                          hits=hits)
             )  # fmt: skip
 
     def subscription(

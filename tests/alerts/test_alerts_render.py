@@ -42,7 +42,11 @@ def story(headline: str, outlet_url: str = "javascript:alert(9)") -> StoryView:
             OutletLink(f"evil<script>{headline}", headline, outlet_url),
             OutletLink("good.example", "Fine", "https://good.example/a?b=1&c=<2>|x"),
         ],
-        topics=[TopicMatch(f"topic {headline}", f"snippet {headline}")],
+        topics=[
+            TopicMatch(f"topic {headline}", f"snippet {headline}"),
+            TopicMatch("spans", {"text": f"a {headline} b", "spans": [[0, 3], [2, 99], ["x"], 5],
+                                 "cut_before": True, "cut_after": True}),
+        ],
     )
 
 
@@ -58,7 +62,7 @@ class _Collector(HTMLParser):
 
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "body", "div", "h2", "p", "ul", "li", "a",
-                "strong", "small", "hr"}  # fmt: skip
+                "strong", "small", "hr", "mark"}  # fmt: skip
 
 
 def assert_safe_html(markup: str) -> None:
@@ -147,3 +151,14 @@ def test_random_hostile_strings_never_escape(text: str, url: str) -> None:
     assert_safe_slack(alert.slack)
     assert "href=\"javascript" not in alert.html.lower()
     assert "\x00" not in clean_text(text)
+
+
+def test_snippet_hits_are_marked_after_escaping() -> None:
+    snippet = {"text": "The <quake> & the city", "spans": [[4, 11]], "cut_after": True}
+    view = StoryView(1, "h", datetime(2026, 1, 1, tzinfo=UTC), "https://n.example/1",
+                     topics=[TopicMatch("t", snippet)])  # fmt: skip
+    alert = render(AlertContent("s", [view]))
+    assert "The <mark>&lt;quake&gt;</mark> &amp; the city …" in alert.html
+    assert "The «<quake>» & the city …" in alert.text
+    assert "The *&lt;quake&gt;* &amp; the city …" in json.dumps(alert.slack, ensure_ascii=False)
+    assert alert.json["stories"][0]["topics"][0]["highlights"] == ["<quake>"]

@@ -124,7 +124,7 @@ def test_allowed_network_is_fetched_and_peer_reported(
     settings: Settings, internet: Any, hs: ModuleType
 ) -> None:
     internet.routes["/ok"] = hs.respond(200, b"<rss/>", Content_Type="application/rss+xml")
-    result = measured(settings, lambda f: f.fetch("feed://127.0.0.2:%d/ok" % internet.port))
+    result = measured(settings, lambda f: f.fetch(f"feed://127.0.0.2:{internet.port}/ok"))
     assert isinstance(result, FetchResult)
     assert result.status == 200 and result.body == b"<rss/>"
     assert result.peer_ip == "127.0.0.2"

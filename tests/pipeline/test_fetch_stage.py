@@ -114,3 +114,24 @@ def test_revision_is_a_new_version_not_a_new_article(
         article = s.scalars(select(Article)).one()
         assert article.version == 2
         assert s.scalar(select(func.count()).select_from(ArticleVersion)) == 2
+
+
+def test_reextract_from_stored_raw_html(
+    db_url: str, served: ServedCorpus, settings: Settings
+) -> None:
+    from ingest.pipeline.fetch import reextract
+
+    ledger = next(o for o in served.outlets if o.outlet.key == "ledger")
+    ids = add_entries(db_url, [ledger.base + LEDGER_MAIN])
+    fetch_and_extract(db_url, ids, settings)
+    first = reextract(db_url, workers=1)
+    assert (first.articles, first.revised) == (1, 0)
+    # As if an older extractor had produced worse text: re-extraction makes a new version.
+    with transaction(db_url) as s:
+        s.execute(Article.__table__.update().values(text="old", content_hash="0" * 64))
+        s.execute(ArticleVersion.__table__.update().values(text="old", content_hash="0" * 64))
+    second = reextract(db_url, workers=1)
+    assert second.revised == 1
+    with transaction(db_url) as s:
+        article = s.scalars(select(Article)).one()
+        assert article.version == 2 and "Unit 8200" in (article.text or "")

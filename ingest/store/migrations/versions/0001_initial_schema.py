@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 13:11:08.441168
+Create Date: 2026-11-28 13:26:21.643811
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import ingest.store.types
+
 
 revision = "0001"
 down_revision = None
@@ -251,6 +252,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("story_terms", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_story_terms_story_id"), ["story_id"], unique=False)
+        batch_op.create_index("ix_story_terms_term_last_seen", ["term", "last_seen"], unique=False)
 
     op.create_table(
         "story_topics",
@@ -258,7 +260,7 @@ def upgrade() -> None:
         sa.Column("topic_id", sa.Integer(), nullable=False),
         sa.Column("article_id", sa.Integer(), nullable=True),
         sa.Column("hits", sa.JSON(), nullable=False),
-        sa.Column("snippet", sa.Text(), nullable=True),
+        sa.Column("snippet", sa.JSON(), nullable=True),
         sa.Column("first_matched_at", ingest.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["story_id"],
@@ -282,7 +284,7 @@ def upgrade() -> None:
         sa.Column("article_id", sa.Integer(), nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=False),
         sa.Column("hits", sa.JSON(), nullable=False),
-        sa.Column("snippet", sa.Text(), nullable=True),
+        sa.Column("snippet", sa.JSON(), nullable=True),
         sa.Column("matched_at", ingest.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"],
@@ -471,6 +473,7 @@ def downgrade() -> None:
 
     op.drop_table("story_topics")
     with op.batch_alter_table("story_terms", schema=None) as batch_op:
+        batch_op.drop_index("ix_story_terms_term_last_seen")
         batch_op.drop_index(batch_op.f("ix_story_terms_story_id"))
 
     op.drop_table("story_terms")
