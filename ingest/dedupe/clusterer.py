@@ -80,6 +80,10 @@ class Member:
     article_id: int
     title: str
     vector: dict[int, float]
+    norm: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.norm = feat.norm(self.vector)
 
 
 @dataclass
@@ -96,6 +100,18 @@ class StoryProfile:
     sources: list[str] = field(default_factory=list)
     headline: str | None = None
     headline_article_id: int | None = None
+    # Derived from the centroid, computed on first use (a changed profile is a new
+    # object: see _editable).
+    _derived: tuple[float, dict[int, float], float] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def derived(self) -> tuple[float, dict[int, float], float]:
+        """(centroid norm, names/numbers part of the centroid, its norm)."""
+        if self._derived is None:
+            specific = _specific(self.centroid)
+            self._derived = (feat.norm(self.centroid), specific, feat.norm(specific))
+        return self._derived
 
     @property
     def source_count(self) -> int:
@@ -224,9 +240,13 @@ class Clusterer:
     def score(self, vector: dict[int, float], time: datetime, story: StoryProfile) -> Score:
         """How well an article vector fits a story (0..1)."""
         p = self.params
-        centroid = feat.cosine(vector, story.centroid)
-        single = max((feat.cosine(vector, m.vector) for m in story.members), default=0.0)
-        specific = feat.cosine(_specific(vector), _specific(story.centroid))
+        c_norm, c_specific, c_specific_norm = story.derived()
+        v_norm = feat.norm(vector)
+        centroid = feat.cosine(vector, story.centroid, v_norm, c_norm)
+        single = max(
+            (feat.cosine(vector, m.vector, v_norm, m.norm) for m in story.members), default=0.0
+        )
+        specific = feat.cosine(_specific(vector), c_specific, None, c_specific_norm)
         if time < story.first_seen:
             apart = (story.first_seen - time).total_seconds() / 3600.0
         elif time > story.last_seen:
@@ -354,11 +374,13 @@ def _fold(story: StoryProfile, member: Member, doc: Doc) -> None:
     for term, weight in member.vector.items():
         centroid[term] = centroid.get(term, 0.0) + weight
     story.centroid = _top(centroid, CENTROID_TERMS)
+    story._derived = None
     story.folded += 1
     story.article_count += 1
     _touch(story, doc)
     members = [*story.members, member]
-    fit = {m.article_id: feat.cosine(m.vector, story.centroid) for m in members}
+    c_norm = story.derived()[0]
+    fit = {m.article_id: feat.cosine(m.vector, story.centroid, m.norm, c_norm) for m in members}
     if len(members) > MAX_MEMBERS:
         # Keep the members that represent the story best (the newest always stays: it
         # is the reason the story grows).

@@ -385,13 +385,28 @@ def tfidf_vector(
     return {term: w / norm for term, w in top}
 
 
-def cosine(a: Mapping[int, float], b: Mapping[int, float]) -> float:
-    """Cosine of two sparse vectors (not assumed normalised)."""
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(w * b.get(t, 0.0) for t, w in a.items())
-    if dot == 0.0:
+def norm(vector: Mapping[int, float]) -> float:
+    """Euclidean norm (exactly rounded sum: independent of iteration order)."""
+    return math.sqrt(math.fsum(w * w for w in vector.values()))
+
+
+def dot(a: Mapping[int, float], b: Mapping[int, float]) -> float:
+    """Dot product over the shared terms (exactly rounded: order-independent, so every
+    state implementation gets the same bits)."""
+    shared = a.keys() & b.keys()
+    return math.fsum(a[t] * b[t] for t in shared) if shared else 0.0
+
+
+def cosine(
+    a: Mapping[int, float],
+    b: Mapping[int, float],
+    norm_a: float | None = None,
+    norm_b: float | None = None,
+) -> float:
+    """Cosine of two sparse vectors (norms may be passed in when already known)."""
+    d = dot(a, b)
+    if d == 0.0:
         return 0.0
-    na = math.sqrt(sum(w * w for w in a.values()))
-    nb = math.sqrt(sum(w * w for w in b.values()))
-    return dot / (na * nb)
+    na = norm(a) if norm_a is None else norm_a
+    nb = norm(b) if norm_b is None else norm_b
+    return d / (na * nb) if na and nb else 0.0

@@ -150,6 +150,8 @@ class Fetcher:
             headers={"User-Agent": self.settings.user_agent_string},
         )
         self._gates: dict[str, HostGate] = {}
+        # Taken after the host gate, so requests queued for a busy host hold no slot.
+        self._in_flight = asyncio.Semaphore(max_connections)
         self._robots: dict[str, tuple[float, Protego | None]] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -207,7 +209,7 @@ class Fetcher:
                     url=current,
                     retry_after_s=wait,
                 )
-            async with gate:
+            async with gate, self._in_flight:
                 loop = asyncio.get_running_loop()
                 if deadline_at is None:  # waiting for the gate is not the server's fault
                     deadline_at = loop.time() + deadline

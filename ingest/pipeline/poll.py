@@ -129,20 +129,18 @@ async def _poll_async(
 ) -> PollSummary:
     summary = PollSummary(feeds=len(states))
     limits = ParseLimits(max_bytes=settings.max_feed_bytes, max_entries=settings.max_feed_entries)
-    gate = asyncio.Semaphore(max(1, settings.poll_concurrency))
     pending: list[tuple[FeedState, PollOutcome]] = []
     writes: list[asyncio.Task[None]] = []
     done = 0
 
     async def one(fetcher: Fetcher, state: FeedState) -> tuple[FeedState, PollOutcome]:
-        async with gate:
-            try:
-                outcome = await poll_feed(fetcher, state, limits=limits, parse=parse)
-            except Exception as exc:  # a bug must cost one feed, not the batch
-                outcome = PollOutcome(feed_id=state.id, started_at=datetime.now(UTC))
-                outcome.error_class = "internal"
-                outcome.error = f"{type(exc).__name__}: {exc}"[:1000]
-            return state, outcome
+        try:
+            outcome = await poll_feed(fetcher, state, limits=limits, parse=parse)
+        except Exception as exc:  # a bug must cost one feed, not the batch
+            outcome = PollOutcome(feed_id=state.id, started_at=datetime.now(UTC))
+            outcome.error_class = "internal"
+            outcome.error = f"{type(exc).__name__}: {exc}"[:1000]
+        return state, outcome
 
     def flush() -> None:
         batch = pending.copy()
@@ -157,6 +155,7 @@ async def _poll_async(
 
         writes.append(asyncio.create_task(write()))
 
+    # poll_concurrency caps requests in flight across all hosts (the Fetcher's limit).
     async with Fetcher(settings, max_connections=max(4, settings.poll_concurrency)) as fetcher:
         tasks = [asyncio.create_task(one(fetcher, state)) for state in states]
         for finished in asyncio.as_completed(tasks):

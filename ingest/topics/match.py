@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import html
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -71,7 +72,7 @@ def normalise_source(source: str = "", url: str = "") -> str:
 class FieldTokens:
     """One text field tokenised: terms by position, and lazily-built lookups."""
 
-    __slots__ = ("_offsets", "_positions", "_sorted_vocab", "terms", "text", "vocab")
+    __slots__ = ("_joined", "_offsets", "_positions", "_sorted_vocab", "terms", "text", "vocab")
 
     def __init__(self, text: str) -> None:
         self.text = text[:MAX_FIELD_CHARS]
@@ -80,19 +81,22 @@ class FieldTokens:
         self._positions: dict[str, list[int]] | None = None
         self._sorted_vocab: list[str] | None = None
         self._offsets: list[tuple[int, int]] | None = None
+        self._joined: str | None = None
 
     def positions(self) -> dict[str, list[int]]:
         """Term -> ascending token positions."""
         if self._positions is None:
-            positions: dict[str, list[int]] = {}
+            positions: defaultdict[str, list[int]] = defaultdict(list)
             for index, term in enumerate(self.terms):
-                found = positions.get(term)
-                if found is None:
-                    positions[term] = [index]
-                else:
-                    found.append(index)
-            self._positions = positions
+                positions[term].append(index)
+            self._positions = dict(positions)
         return self._positions
+
+    def joined(self) -> str:
+        """The terms joined as `` a b c ``: phrase and prefix tests become substring tests."""
+        if self._joined is None:
+            self._joined = " " + " ".join(self.terms) + " "
+        return self._joined
 
     def terms_with_prefix(self, prefix: str) -> list[str]:
         """Distinct terms of this field starting with ``prefix``."""
@@ -107,10 +111,7 @@ class FieldTokens:
         return found
 
     def has_prefix(self, prefix: str) -> bool:
-        if self._sorted_vocab is None:
-            self._sorted_vocab = sorted(self.vocab)
-        index = bisect.bisect_left(self._sorted_vocab, prefix)
-        return index < len(self._sorted_vocab) and self._sorted_vocab[index].startswith(prefix)
+        return " " + prefix in self.joined()
 
     def char_span(self, span: Span) -> tuple[int, int]:
         """Character offsets in :attr:`text` of the tokens ``span`` covers."""
@@ -236,13 +237,16 @@ def _compile_prefix(node: Prefix) -> Predicate:
 
 
 def _compile_phrase(node: Phrase) -> Predicate:
+    # Tokens hold no spaces, so in " a b c " the phrase "a b" is exactly " a b " and
+    # "a b*" is " a b" (then any rest of the last token).
     names = tuple(sorted(node.fields))
     required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
+    needle = " " + " ".join(node.terms) + ("" if node.last_is_prefix else " ")
 
     def matches(doc: PreparedDocument) -> bool:
         if not required <= doc.vocabulary:
             return False
-        return any(_phrase_starts(doc.fields[name], node) for name in names)
+        return any(needle in doc.fields[name].joined() for name in names)
 
     return matches
 

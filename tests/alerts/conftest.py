@@ -52,7 +52,11 @@ class Seeder:
 
     def topic(self, name: str) -> int:
         with transaction(self.db_url) as s:
-            return int(s.execute(insert(Topic).values(name=name, query=name).returning(Topic.id)).scalar_one())
+            return int(
+                s.execute(
+                    insert(Topic).values(name=name, query=name).returning(Topic.id)
+                ).scalar_one()
+            )
 
     def story(
         self,
@@ -64,12 +68,19 @@ class Seeder:
             story_id = int(
                 s.execute(
                     insert(Story)
-                    .values(headline=headline, headline_article_id=None, first_seen=first_seen,
-                            last_seen=first_seen, article_count=0, source_count=0, profile={},
-                            updated_at=first_seen)
+                    .values(
+                        headline=headline,
+                        headline_article_id=None,
+                        first_seen=first_seen,
+                        last_seen=first_seen,
+                        article_count=0,
+                        source_count=0,
+                        profile={},
+                        updated_at=first_seen,
+                    )
                     .returning(Story.id)
                 ).scalar_one()
-            )  # fmt: skip
+            )
         for outlet in outlets:
             self.add_outlet(story_id, outlet)
         return story_id
@@ -84,12 +95,18 @@ class Seeder:
             article_id = int(
                 s.execute(
                     insert(Article)
-                    .values(canonical_url=url, url=url, source=source, title=title, text="body",
-                            url_key=hashlib.sha256(f"{url}#{self._n}".encode()).hexdigest(),
-                            story_id=story_id)
+                    .values(
+                        canonical_url=url,
+                        url=url,
+                        source=source,
+                        title=title,
+                        text="body",
+                        url_key=hashlib.sha256(f"{url}#{self._n}".encode()).hexdigest(),
+                        story_id=story_id,
+                    )
                     .returning(Article.id)
                 ).scalar_one()
-            )  # fmt: skip
+            )
             s.execute(insert(StoryArticle).values(article_id=article_id, story_id=story_id))
             n_sources = len(
                 set(
@@ -115,14 +132,20 @@ class Seeder:
         spans: Sequence[tuple[int, int]] = (),
     ) -> None:
         """A story-topic match with a snippet stored the way the tagging stage stores it."""
-        payload = {"field": "text", "text": snippet, "spans": [list(x) for x in spans],
-                   "cut_before": False, "cut_after": False}  # fmt: skip
+        payload = {
+            "field": "text",
+            "text": snippet,
+            "spans": [list(x) for x in spans],
+            "cut_before": False,
+            "cut_after": False,
+        }
         hits = [{"field": "text", "start": a, "end": b, "term": snippet[a:b]} for a, b in spans]
         with transaction(self.db_url) as s:
             s.execute(
-                insert(StoryTopic).values(story_id=story_id, topic_id=topic_id, snippet=payload,
-                                          hits=hits)
-            )  # fmt: skip
+                insert(StoryTopic).values(
+                    story_id=story_id, topic_id=topic_id, snippet=payload, hits=hits
+                )
+            )
 
     def subscription(
         self,
@@ -134,17 +157,31 @@ class Seeder:
         mode: str = "immediate",
         **policy: Any,
     ) -> int:
-        full_policy = {"daily_at": "08:00", "timezone": "UTC", "budget_per_hour": None,
-                       "quiet_hours": None, "min_outlets": 1, "followups": None, **policy}  # fmt: skip
+        full_policy = {
+            "daily_at": "08:00",
+            "timezone": "UTC",
+            "budget_per_hour": None,
+            "quiet_hours": None,
+            "min_outlets": 1,
+            "followups": None,
+            **policy,
+        }
         with transaction(self.db_url) as s:
             return int(
                 s.execute(
                     insert(Subscription)
-                    .values(name=name, channel=channel, target=target, topics=list(topics),
-                            mode=mode, policy=full_policy, enabled=True)
+                    .values(
+                        name=name,
+                        channel=channel,
+                        target=target,
+                        topics=list(topics),
+                        mode=mode,
+                        policy=full_policy,
+                        enabled=True,
+                    )
                     .returning(Subscription.id)
                 ).scalar_one()
-            )  # fmt: skip
+            )
 
     def enqueue(self, story_ids: Sequence[int], now: datetime | None = None) -> int:
         with transaction(self.db_url) as s:

@@ -32,7 +32,9 @@ def test_enqueue_twice_writes_each_alert_once(seed: Any) -> None:
     assert seed.enqueue(stories) == 3
     assert seed.enqueue(stories) == 0
     rows = seed.outbox()
-    assert [(r.story_id, r.kind, r.status) for r in rows] == [(s, "new", "pending") for s in stories]
+    assert [(r.story_id, r.kind, r.status) for r in rows] == [
+        (s, "new", "pending") for s in stories
+    ]
     assert len({r.idempotency_key for r in rows}) == 3
 
 
@@ -98,14 +100,18 @@ def test_budget_overflow_and_quiet_hours_go_to_the_next_hourly_digest(seed: Any)
         assert digest.subscription_id == sub and digest.status == "pending"
         items = digest.payload["items"]
         item_stories = {
-            r.story_id
-            for r in s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(items)))
+            r.story_id for r in s.scalars(select(AlertOutbox).where(AlertOutbox.id.in_(items)))
         }
         assert item_stories == {stories[1], stories[3], stories[4]}  # exactly quiet + overflow
         content = alert_content(
-            s, subscription="ops", story_id=digest.story_id, kind=digest.kind,
-            payload=digest.payload, key=digest.idempotency_key, base_url="https://x.example",
-        )  # fmt: skip
+            s,
+            subscription="ops",
+            story_id=digest.story_id,
+            kind=digest.kind,
+            payload=digest.payload,
+            key=digest.idempotency_key,
+            base_url="https://x.example",
+        )
         assert [v.story_id for v in content.stories] == [stories[1], stories[3], stories[4]]
     statuses = sorted(r.status for r in seed.outbox() if not r.kind.startswith("digest"))
     assert statuses == ["digested", "digested", "digested", "pending", "pending"]
@@ -125,8 +131,7 @@ def test_budget_is_a_sliding_hour(seed: Any) -> None:
 
 def test_daily_digest_respects_time_zone_across_dst(seed: Any, alert_settings: Any) -> None:
     topic = seed.topic("t")
-    seed.subscription("morning", ["t"], mode="daily", daily_at="08:00",
-                      timezone="Europe/London")  # fmt: skip
+    seed.subscription("morning", ["t"], mode="daily", daily_at="08:00", timezone="Europe/London")
     before, after = seed.story("Before DST"), seed.story("After DST")
     seed.match(before, topic)
     seed.match(after, topic)

@@ -27,10 +27,15 @@ def utc(*args: int) -> datetime:
 def test_from_row_reads_config_policy() -> None:
     p = Policy.from_row(
         "daily",
-        {"daily_at": "07:30", "timezone": "Europe/Paris", "budget_per_hour": 3,
-         "quiet_hours": "22:00-06:00", "min_outlets": 2,
-         "followups": {"new_outlets": 3, "headline_change": True}},
-    )  # fmt: skip
+        {
+            "daily_at": "07:30",
+            "timezone": "Europe/Paris",
+            "budget_per_hour": 3,
+            "quiet_hours": "22:00-06:00",
+            "min_outlets": 2,
+            "followups": {"new_outlets": 3, "headline_change": True},
+        },
+    )
     assert p.mode == "daily" and p.daily_at == time(7, 30) and p.min_outlets == 2
     assert p.quiet_start == time(22) and p.quiet_end == time(6)
     assert p.followups.new_outlets == 3 and p.followups.headline_change
@@ -97,8 +102,16 @@ def test_keys_and_backoff() -> None:
     assert retry_delay(1, retry_after_s=600) == timedelta(minutes=10)
 
 
-zones = st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata",
-                         "Australia/Lord_Howe", "Pacific/Chatham"])  # fmt: skip
+zones = st.sampled_from(
+    [
+        "UTC",
+        "Europe/London",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+    ]
+)
 clocks = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
 instants = st.datetimes(
     min_value=datetime(2025, 1, 1), max_value=datetime(2028, 1, 1), timezones=st.just(UTC)

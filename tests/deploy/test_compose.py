@@ -15,19 +15,29 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from tests.deploy.compose_interpolation import (
     InterpolationError,
     interpolate_tree,
     parse_env_file,
     referenced_variables,
+)
+from tests.deploy.compose_model import (
+    DOCKERFILE,
+    ENV_EXAMPLE,
+    REPO,
+    compose,
+    compose_strings,
+    dotenv_for_tests,
+    environment,
+    profiles,
+    raw_compose,
+    services,
 )
 from tests.support.airflow_stack import (
     API_SERVER_PORT,
@@ -44,10 +54,6 @@ from tests.support.airflow_stack import (
     project_db_connection,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "docker-compose.yml"
-DOCKERFILE = REPO / "Dockerfile"
-ENV_EXAMPLE = REPO / ".env.example"
 SHARED_SCHEMA = REPO.parent / "shared" / "data" / "compose-spec" / "compose-spec.json"
 VENDORED_SCHEMA = Path(__file__).with_name("compose-spec.json")
 
@@ -59,55 +65,6 @@ HEALTHCHECKED = ("postgres", "redis", "mailpit", *COMPONENTS, CELERY_WORKER_SERV
 SECRET_KEY = re.compile(
     r"PASSWORD$|SECRET|FERNET|_CONN_|SQL_ALCHEMY_CONN|DATABASE_URL|BROKER_URL|RESULT_BACKEND"
 )
-
-
-def dotenv_for_tests() -> dict[str, str]:
-    """``.env.example`` with every empty value (the secrets) filled with a test value."""
-    env = parse_env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
-    return {key: value or f"test-{key.lower().replace('_', '-')}" for key, value in env.items()}
-
-
-@cache
-def raw_compose() -> dict[str, Any]:
-    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
-
-
-@cache
-def compose() -> dict[str, Any]:
-    """The compose model after interpolation with :func:`dotenv_for_tests`."""
-    model = interpolate_tree(raw_compose(), dotenv_for_tests())
-    assert isinstance(model, dict)
-    return model
-
-
-def compose_strings(node: Any) -> list[str]:
-    """Every string value of the raw (uninterpolated) compose file, comments excluded."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in compose_strings(value)]
-    if isinstance(node, list):
-        return [s for item in node for s in compose_strings(item)]
-    return []
-
-
-def services() -> dict[str, Any]:
-    result = compose()["services"]
-    assert isinstance(result, dict)
-    return result
-
-
-def environment(service: str) -> dict[str, str]:
-    env = services()[service].get("environment", {})
-    if isinstance(env, list):  # KEY=VALUE list form
-        env = dict(item.partition("=")[::2] for item in env)
-    return {key: "" if value is None else str(value) for key, value in env.items()}
-
-
-def profiles(service: str) -> list[str]:
-    return list(services()[service].get("profiles", []))
 
 
 # ------------------------------------------------------------------------------ the schema

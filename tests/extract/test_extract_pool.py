@@ -76,7 +76,7 @@ def test_hung_worker_is_killed_and_replaced(pool: ExtractionPool) -> None:
 def test_memory_limit_is_recorded() -> None:
     # 100 MiB of address space is not enough to even parse a moderately large page.
     page = b"<html><body>" + b"<p>" + b"word " * 600_000 + b"</p></body></html>"
-    with ExtractionPool(1, timeout_s=10.0, memory_mb=100, start_method="fork") as small:
+    with ExtractionPool(1, timeout_s=10.0, memory_mb=100) as small:
         article = small.map_one(ExtractionTask("big", page))
         assert article.error_class in ("memory", "crashed")
         # the pool is still usable afterwards

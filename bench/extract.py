@@ -1,0 +1,86 @@
+"""Batch extraction speed on the dev pages, beside a plain ``trafilatura.extract`` loop.
+
+Both sides see the same 72 gunzipped pages; the batch side runs ``extract_directory``
+(reading the .html.gz files, the worker pool, JSON Lines output), so pool start-up and IPC
+are included. Targets: ≥ 0.9× the plain loop with 1 worker, ≥ 1.7× with 2 (2 cores).
+Each figure is the best of a few runs, for both sides alike (the machine is shared).
+Also prints how long starting one worker takes with each multiprocessing start method.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import trafilatura  # noqa: E402
+
+from ingest.extract import ExtractionPool, ExtractionTask  # noqa: E402
+from ingest.extract.batch import extract_directory  # noqa: E402
+
+DEV_HTML = Path("/work/shared/data/extraction-dev/html")
+RUNS = 3
+
+
+def _plain_loop(pages: list[bytes]) -> float:
+    start = time.perf_counter()
+    for html in pages:
+        trafilatura.extract(html)
+    return len(pages) / (time.perf_counter() - start)
+
+
+def _batch(workers: int, count: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        extract_directory(DEV_HTML, Path(tmp) / "out.jsonl", workers)
+        return count / (time.perf_counter() - start)
+
+
+def _worker_start_ms(method: str) -> float:
+    page = b"<html><body><p>hello</p></body></html>"
+    start = time.perf_counter()
+    with ExtractionPool(1, start_method=method) as pool:
+        pool.map_one(ExtractionTask("x", page))
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> list[dict[str, Any]]:
+    pages = [gzip.decompress(p.read_bytes()) for p in sorted(DEV_HTML.glob("*.html.gz"))]
+    _plain_loop(pages[:5])  # warm imports and caches
+    plain = max(_plain_loop(pages) for _ in range(RUNS))
+    one = max(_batch(1, len(pages)) for _ in range(RUNS))
+    two = max(_batch(2, len(pages)) for _ in range(RUNS))
+    print(f"plain trafilatura.extract loop: {plain:6.1f} pages/s")
+    print(f"batch, 1 worker:  {one:6.1f} pages/s = {one / plain:.2f}x (target 0.9x)")
+    print(f"batch, 2 workers: {two:6.1f} pages/s = {two / plain:.2f}x (target 1.7x)")
+    for method in ("fork", "forkserver", "spawn"):
+        print(f"start + first page, {method:10s}: {_worker_start_ms(method):7.1f} ms")
+    return [
+        {
+            "name": "extract_batch_1_worker_vs_plain",
+            "value": round(one / plain, 3),
+            "unit": "x plain trafilatura",
+            "baseline": round(plain, 1),
+            "target": 0.9,
+            "met": one / plain >= 0.9,
+        },
+        {
+            "name": "extract_batch_2_workers_vs_plain",
+            "value": round(two / plain, 3),
+            "unit": "x plain trafilatura",
+            "baseline": round(plain, 1),
+            "target": 1.7,
+            "met": two / plain >= 1.7,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    from _results import record  # type: ignore[import-not-found]
+
+    record(main())
