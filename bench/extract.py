@@ -18,10 +18,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import trafilatura  # noqa: E402
+import trafilatura
 
-from ingest.extract import ExtractionPool, ExtractionTask  # noqa: E402
-from ingest.extract.batch import extract_directory  # noqa: E402
+from ingest.extract import ExtractionPool, ExtractionTask
+from ingest.extract.batch import extract_directory
 
 DEV_HTML = Path("/work/shared/data/extraction-dev/html")
 RUNS = 3

@@ -41,9 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import trafilatura  # noqa: E402
+import trafilatura
 
-from ingest.extract import extract_article  # noqa: E402
+from ingest.extract import extract_article
 
 DEV = Path("/work/shared/data/extraction-dev")
 TARGET_F1 = 0.975

@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import itertools
+
 from ingest.topics import (
     CompiledQuery,
     Document,
@@ -86,7 +88,7 @@ def vocabulary(articles: list[Document]) -> tuple[list[str], list[str]]:
         terms = tokenize_terms(article.text)
         phrases.extend(
             f"{a} {b}"
-            for a, b in zip(terms, terms[1:], strict=False)
+            for a, b in itertools.pairwise(terms)
             if (a in specific or b in specific) and len(a) >= 3 and len(b) >= 3
         )
     return words, sorted(set(phrases))
@@ -206,6 +208,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             f"results differ: indexed {len(indexed_pairs)}, brute {len(brute_pairs)}, "
             f"screened {len(screened_pairs)}, fts5 {len(fts_pairs)}"
         )
+    started = time.process_time()
+    for article in articles:
+        PreparedDocument(article)
+    tokenise_s = time.process_time() - started
     sample = articles[:1000]
     candidates = sum(len(matcher.candidates(PreparedDocument(a))) for a in sample)
 
@@ -224,7 +230,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"  FTS5                  {fts_rate:8.0f} articles/s  (index {fts_index_s:.1f} s"
         f" + {len(topics)} queries {fts_query_s:.1f} s)"
     )
+    print(f"  (tokenising alone     {len(articles) / tokenise_s:8.0f} articles/s)")
+    matching_speedup = (brute_s - tokenise_s) / max(1e-9, indexed_s - tokenise_s)
     print(f"speed-up over every query: {speedup:.1f}x (target {TARGET_SPEEDUP:.0f}x)")
+    print(f"speed-up of the matching step alone (tokenising excluded): {matching_speedup:.1f}x")
     print(f"speed-up over every query, screened: {indexed_rate / screened_rate:.1f}x")
     return [
         {
@@ -240,6 +249,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "baseline": 1.0,
             "target": TARGET_SPEEDUP,
             "met": speedup >= TARGET_SPEEDUP,
+        },
+        {
+            "name": "topics.match.matching_step_speedup_vs_every_query",
+            "value": round(matching_speedup, 1),
+            "unit": "x (tokenising excluded)",
+            "baseline": 1.0,
         },
         {
             "name": "topics.match.speedup_vs_screened_every_query",

@@ -8,11 +8,13 @@ their bodies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,41 @@ def setting_int(name: str, default: int) -> int:
     except ValueError:
         log.warning("NEWSMON_%s=%r is not an integer; using %d", name.upper(), raw, default)
         return default
+
+
+def poll_schedule() -> timedelta | str | None:
+    """How often newsmon_poll runs: every 10 minutes unless ``NEWSMON_POLL_SCHEDULE``
+    says otherwise (a cron expression or preset, or ``none`` for REST/manual triggers
+    only, e.g. when an external scheduler drives polling)."""
+    raw = os.environ.get("NEWSMON_POLL_SCHEDULE", "").strip()
+    if not raw:
+        return timedelta(minutes=10)
+    return None if raw.lower() in ("none", "manual") else raw
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Let a stage start worker processes (forkserver/spawn) from inside a task.
+
+    Such children re-import the parent's ``__main__``; in a task that is the ``airflow``
+    entry script, which cannot be imported there (the task runner masks the metadata
+    database URL), so every child would die at start. Hiding ``__main__``'s file and
+    spec while the stage runs makes the children start clean.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {
+        name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:

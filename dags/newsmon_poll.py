@@ -15,6 +15,8 @@ from newsmon_common import (
     batches,
     config_path,
     default_args,
+    main_module_hidden,
+    poll_schedule,
     project_db_url,
     reported_nothing,
     setting_int,
@@ -24,7 +26,7 @@ from newsmon_common import (
 
 @dag(
     dag_id="newsmon_poll",
-    schedule=timedelta(minutes=10),
+    schedule=poll_schedule(),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -35,7 +37,8 @@ from newsmon_common import (
     doc_md="""
 ### newsmon_poll
 
-Every 10 minutes: apply `newsmon.yaml` to the database (idempotent), claim the feeds
+Every 10 minutes (`NEWSMON_POLL_SCHEDULE` overrides: a cron expression, or `none`
+for REST/manual triggers only): apply `newsmon.yaml` to the database (idempotent), claim the feeds
 whose `next_poll_at` has passed, and poll them in batches (one mapped task per batch,
 in the `newsmon_http` pool so outbound HTTP stays bounded). Claiming is done by
 `ingest.pipeline.poll.claim_due_feeds` with leases (`FOR UPDATE SKIP LOCKED` on
@@ -73,7 +76,8 @@ def newsmon_poll() -> None:
 
         context: dict[str, Any] = get_current_context()  # type: ignore[assignment]
         context["batch_label"] = f"{len(feed_ids)} feeds from #{feed_ids[0]}"
-        return summary_dict(poll_feeds(project_db_url(), feed_ids))
+        with main_module_hidden():
+            return summary_dict(poll_feeds(project_db_url(), feed_ids))
 
     @task(
         outlets=[ARTICLES],

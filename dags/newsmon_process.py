@@ -15,6 +15,7 @@ from newsmon_common import (
     NewsmonFailureNotifier,
     batches,
     default_args,
+    main_module_hidden,
     project_db_url,
     reported_nothing,
     setting_int,
@@ -63,7 +64,8 @@ def newsmon_process() -> None:
 
         context: dict[str, Any] = get_current_context()  # type: ignore[assignment]
         context["batch_label"] = f"{len(entry_ids)} entries from #{entry_ids[0]}"
-        return summary_dict(run(project_db_url(), entry_ids))
+        with main_module_hidden():
+            return summary_dict(run(project_db_url(), entry_ids))
 
     @task(
         trigger_rule="none_failed",

@@ -12,17 +12,20 @@ import hashlib
 import hmac
 import json
 import smtplib
+import socket
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
 
-from ingest.alerts.http import post_json
+from ingest.alerts.http import JsonPoster
 from ingest.alerts.render import RenderedAlert
 from ingest.config import Settings
-from ingest.net import FetchError
+from ingest.net import AddressPolicy, ErrorClass, FetchError
+from ingest.net.guard import numeric_host
 
 SIGNATURE_HEADER = "X-Newsmon-Signature"
 TIMESTAMP_HEADER = "X-Newsmon-Timestamp"
@@ -172,9 +175,9 @@ def _retry_after(headers: dict[str, str]) -> float | None:
     return float(value) if value.strip().isdigit() else None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> dict[str, str]:
+def _post(poster: JsonPoster, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
     try:
-        reply = post_json(url, body, headers, settings)
+        reply = poster.post(url, body, headers)
     except FetchError as exc:
         if exc.status is not None:
             _http_outcome(exc.status, {}, exc.retry_after_s)
@@ -191,6 +194,7 @@ class WebhookChannel:
     ``Idempotency-Key`` header receivers use to drop repeats."""
 
     settings: Settings
+    poster: JsonPoster
 
     def send(self, target: str, alert: RenderedAlert, key: str) -> str:
         body = json.dumps(alert.json, ensure_ascii=False, separators=(",", ":")).encode()
@@ -202,7 +206,7 @@ class WebhookChannel:
         }
         if self.settings.webhook_secret:
             headers[SIGNATURE_HEADER] = sign(self.settings.webhook_secret, timestamp, body)
-        reply_headers = _post(target, body, headers, self.settings)
+        reply_headers = _post(self.poster, target, body, headers)
         return reply_headers.get("x-request-id") or reply_headers.get("request-id") or key
 
 
@@ -211,11 +215,12 @@ class SlackChannel:
     """A Slack incoming webhook carrying a Block Kit message."""
 
     settings: Settings
+    poster: JsonPoster
 
     def send(self, target: str, alert: RenderedAlert, key: str) -> str:
         body = json.dumps(alert.slack, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key}
-        reply_headers = _post(target, body, headers, self.settings)
+        reply_headers = _post(self.poster, target, body, headers)
         return reply_headers.get("x-slack-req-id") or f"slack:{key}"
 
 
@@ -224,7 +229,9 @@ class AppriseChannel:
     """Any Apprise URL (optional extra: ``pip install newsmon[apprise]``).
 
     Apprise opens its own connections and reports only success or failure, so a
-    failure is treated as transient until the attempts run out.
+    failure is treated as transient until the attempts run out. Before sending, every
+    host the URL names is resolved and checked against the SSRF policy (best effort:
+    Apprise resolves again itself, so this does not stop DNS rebinding).
     """
 
     settings: Settings
@@ -237,21 +244,48 @@ class AppriseChannel:
         notifier = apprise.Apprise()
         if not notifier.add(target):
             raise DeliveryError("not a valid Apprise URL", permanent=True)
+        reason = _apprise_blocked(
+            notifier, AddressPolicy.from_setting(self.settings.allow_networks)
+        )
+        if reason is not None:
+            raise DeliveryError(f"{ErrorClass.BLOCKED.value}: {reason}", permanent=True)
         ok = notifier.notify(title=alert.subject, body=alert.text)
         if not ok:
             raise DeliveryError("Apprise notification failed", permanent=False)
         return f"apprise:{key}"
 
 
-def channel_for(name: str, settings: Settings) -> Channel:
-    """The channel implementation for a subscription's ``channel`` column."""
-    channels: dict[str, Channel] = {
-        "email": EmailChannel(settings),
-        "webhook": WebhookChannel(settings),
-        "slack": SlackChannel(settings),
-        "apprise": AppriseChannel(settings),
-    }
-    try:
-        return channels[name]
-    except KeyError:
-        raise DeliveryError(f"unknown channel {name!r}", permanent=True) from None
+def _apprise_blocked(notifier: Iterable[object], policy: AddressPolicy) -> str | None:
+    """Why one of the Apprise targets' hosts may not be contacted, or None."""
+    for server in notifier:
+        host = getattr(server, "host", None)
+        if not isinstance(host, str) or not host:
+            continue
+        ip = numeric_host(host)
+        if ip is not None:
+            addresses = [str(ip)]
+        else:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                continue  # not a host name (many services put a token there)
+            addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            reason = policy.blocked_reason(address)
+            if reason is not None:
+                return f"{host} resolves to {reason}"
+    return None
+
+
+def channel_for(name: str, settings: Settings, poster: JsonPoster) -> Channel:
+    """The channel implementation for a subscription's ``channel`` column
+    (``poster``: the HTTP client webhook and Slack channels share during a run)."""
+    if name == "email":
+        return EmailChannel(settings)
+    if name == "webhook":
+        return WebhookChannel(settings, poster)
+    if name == "slack":
+        return SlackChannel(settings, poster)
+    if name == "apprise":
+        return AppriseChannel(settings)
+    raise DeliveryError(f"unknown channel {name!r}", permanent=True)

@@ -4,8 +4,8 @@ Webhook and Slack URLs are operator-configured but still go through the SSRF gua
 a subscription must not be a way to reach the metadata service or the database.
 
 ``ingest.net`` did not yet export a POST function when this was written; until it does,
-:func:`post_json` builds a one-off client on ``ingest.net``'s guarded transport (so the
-URL check and per-connection address vetting are the same code as for feeds). When
+:class:`JsonPoster` builds a client on ``ingest.net``'s guarded transport (so the URL
+check and per-connection address vetting are the same code as for feeds). When
 ``ingest.net.post_json`` exists it is used instead.
 """
 
@@ -39,31 +39,77 @@ def _net_post_json() -> Callable[..., Any] | None:
     return post if callable(post) else None
 
 
-async def _post_guarded(
-    url: str, body: bytes, headers: Mapping[str, str], settings: Settings
-) -> HttpReply:
-    policy = AddressPolicy.from_setting(settings.allow_networks)
-    target = check_url(url, policy)
-    deadline = min(settings.fetch_deadline_s, POST_DEADLINE_S)
-    timeout = httpx.Timeout(deadline, connect=min(settings.connect_timeout_s, deadline))
-    async with httpx.AsyncClient(
-        transport=guarded_transport(policy, max_connections=2),
-        trust_env=False,
-        follow_redirects=False,  # a redirected POST is a misconfigured hook, not a hop
-        headers={"User-Agent": settings.user_agent_string},
-        timeout=timeout,
-    ) as client:
+class JsonPoster:
+    """POSTs through the SSRF guard, reusing one guarded client (and its TLS context and
+    connections) across the sends of one sender run. Not thread-safe: one per run.
+
+    Any HTTP status is returned; transport failures and blocked destinations raise
+    :class:`FetchError`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = AddressPolicy.from_setting(settings.allow_networks)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def __enter__(self) -> JsonPoster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop is not None:
+            if self._client is not None:
+                self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
+        self._loop = self._client = None
+
+    def _ensure_client(self) -> tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]:
+        if self._loop is None or self._client is None:
+            self._loop = asyncio.new_event_loop()
+            self._client = httpx.AsyncClient(
+                transport=guarded_transport(self.policy, max_connections=4),
+                trust_env=False,
+                follow_redirects=False,  # a redirected POST is a misconfigured hook
+                headers={"User-Agent": self.settings.user_agent_string},
+            )
+        return self._loop, self._client
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        net_post = _net_post_json()
+        if net_post is not None:
+            status, reply_headers, reply_body = net_post(url, body, dict(headers))
+            return HttpReply(int(status), dict(reply_headers), bytes(reply_body))
+        target = check_url(url, self.policy)
+        loop, client = self._ensure_client()
+        return loop.run_until_complete(self._post(client, target, body, headers))
+
+    async def _post(
+        self, client: httpx.AsyncClient, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> HttpReply:
+        deadline = min(self.settings.fetch_deadline_s, POST_DEADLINE_S)
+        timeout = httpx.Timeout(deadline, connect=min(self.settings.connect_timeout_s, deadline))
         try:
             async with asyncio.timeout(deadline):
-                async with client.stream("POST", target, content=body, headers=dict(headers)) as r:
+                request = client.build_request(
+                    "POST", target, content=body, headers=dict(headers), timeout=timeout
+                )
+                response = await client.send(request, stream=True)
+                try:
                     chunks: list[bytes] = []
                     size = 0
-                    async for chunk in r.aiter_bytes():
+                    async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if size > MAX_RESPONSE_BYTES:
                             break  # only the status matters; never buffer a huge reply
                         chunks.append(chunk)
-                    return HttpReply(r.status_code, dict(r.headers.items()), b"".join(chunks))
+                finally:
+                    await response.aclose()
+                return HttpReply(
+                    response.status_code, dict(response.headers.items()), b"".join(chunks)
+                )
         except FetchError:
             raise
         except TimeoutError:
@@ -79,10 +125,6 @@ async def _post_guarded(
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], settings: Settings) -> HttpReply:
-    """POST ``body`` to ``url`` through the SSRF guard. Any HTTP status is returned;
-    transport failures and blocked destinations raise :class:`FetchError`."""
-    net_post = _net_post_json()
-    if net_post is not None:
-        status, reply_headers, reply_body = net_post(url, body, dict(headers))
-        return HttpReply(int(status), dict(reply_headers), bytes(reply_body))
-    return asyncio.run(_post_guarded(url, body, headers, settings))
+    """One-off :meth:`JsonPoster.post`."""
+    with JsonPoster(settings) as poster:
+        return poster.post(url, body, headers)

@@ -39,16 +39,16 @@ class ClusterParams:
     window_hours: float = 72.0
     duplicate_jaccard: float = 0.6
     duplicate_specific: float = 0.5
-    join_threshold: float = 0.27
+    join_threshold: float = 0.45
     # Logistic model of "same event" over (centroid cosine, best single-link cosine,
     # names/numbers cosine, time distance / window, centroid x names interaction),
     # fitted on the union of the bench/data/clustering sets (bench/cluster_quality.py).
-    bias: float = -1.973
-    w_centroid: float = 5.62
-    w_single_link: float = 3.186
-    w_specific: float = 3.676
-    w_time: float = -3.001
-    w_centroid_specific: float = 1.604
+    bias: float = -2.284
+    w_centroid: float = 5.112
+    w_single_link: float = 3.313
+    w_specific: float = 4.051
+    w_time: float = -2.615
+    w_centroid_specific: float = 1.756
 
 
 @dataclass(frozen=True)
@@ -237,16 +237,24 @@ class Clusterer:
         self.params = params or ClusterParams()
 
     # ------------------------------------------------------------------ scoring
-    def score(self, vector: dict[int, float], time: datetime, story: StoryProfile) -> Score:
+    def score(
+        self,
+        vector: dict[int, float],
+        time: datetime,
+        story: StoryProfile,
+        v_specific: dict[int, float] | None = None,
+    ) -> Score:
         """How well an article vector fits a story (0..1)."""
         p = self.params
         c_norm, c_specific, c_specific_norm = story.derived()
         v_norm = feat.norm(vector)
+        if v_specific is None:
+            v_specific = _specific(vector)
         centroid = feat.cosine(vector, story.centroid, v_norm, c_norm)
         single = max(
             (feat.cosine(vector, m.vector, v_norm, m.norm) for m in story.members), default=0.0
         )
-        specific = feat.cosine(_specific(vector), c_specific, None, c_specific_norm)
+        specific = feat.cosine(v_specific, c_specific, None, c_specific_norm)
         if time < story.first_seen:
             apart = (story.first_seen - time).total_seconds() / 3600.0
         elif time > story.last_seen:
@@ -347,8 +355,9 @@ class Clusterer:
         self, vector: dict[int, float], time: datetime
     ) -> tuple[StoryProfile, Score] | None:
         best: tuple[StoryProfile, Score] | None = None
+        specific = _specific(vector)
         for story in self.candidates(vector, time):
-            score = self.score(vector, time, story)
+            score = self.score(vector, time, story, specific)
             if score.total < self.params.join_threshold:
                 continue
             if best is None or score.total > best[1].total:

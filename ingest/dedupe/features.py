@@ -14,10 +14,12 @@ Title and lead (first sentences) weigh more than the body, which is cut at
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -264,6 +266,7 @@ STOP_WORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=262_144)
 def term_id(kind: int, text: str) -> int:
     """Stable positive 63-bit id of a term; its two low bits are the kind.
 
@@ -291,13 +294,36 @@ def _stem(word: str) -> str:
     return word
 
 
+_ABBREVIATION = re.compile(
+    r"(?:\b[A-Za-z]\.|\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Gov|Rep|Gen|Lt|Col|Capt|Sgt|St|Jr|Sr|Inc|Co|"
+    r"Corp|Ltd|No|vs|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec|Ft|Mt|Pres|Rev|Ave|Calif|Fla|Ill|"
+    r"Mass|Mich|Minn|Penn|Tenn|Va|Wash|Wis|Conn|Ariz|Colo)\.)$"
+)
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences (or lines) of ``text``, stripped, empty ones dropped."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    """Sentences (or lines) of ``text``, stripped, empty ones dropped.
+
+    A split after an initial or a common abbreviation ("Donald J.", "U.S.", "Sen.") or
+    before a lower-case word is undone.
+    """
+    out: list[str] = []
+    glue = False
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            glue = False
+            continue
+        if out and (glue or piece[0].islower()):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+        glue = bool(_ABBREVIATION.search(out[-1]))
+    return out
 
 
-def _is_title_case(sentence: str) -> bool:
-    words = [w for w in _WORD_RE.findall(sentence) if w[0].isalpha() and len(w) > 3]
+def _is_title_case(tokens: list[str]) -> bool:
+    words = [w for w in tokens if w[0].isalpha() and len(w) > 3]
     return len(words) >= 3 and sum(w[0].isupper() for w in words) / len(words) > 0.6
 
 
@@ -312,21 +338,27 @@ class Features:
         self.counts[term] = self.counts.get(term, 0.0) + weight
 
 
-def _add_words(feats: Features, text: str, weight: float) -> None:
-    for token in _WORD_RE.findall(text):
-        if token[0].isdigit():
-            number = token.replace(",", "").rstrip(".")
-            if len(number.replace(".", "")) >= 2:
-                feats.add(NUMBER, number, weight)
-            continue
-        word = _stem(token.lower())
-        if len(word) < 2 or word in STOP_WORDS:
-            continue
-        feats.add(WORD, word, weight)
+@functools.lru_cache(maxsize=262_144)
+def _token_term(token: str) -> int:
+    """The term id of a word/number token, or 0 if it carries no meaning."""
+    if token[0].isdigit():
+        number = token.replace(",", "").rstrip(".")
+        return term_id(NUMBER, number) if len(number.replace(".", "")) >= 2 else 0
+    word = _stem(token.lower())
+    if len(word) < 2 or word in STOP_WORDS:
+        return 0
+    return term_id(WORD, word)
 
 
-def _add_entities(feats: Features, sentence: str, weight: float) -> None:
-    tokens = _WORD_RE.findall(sentence)
+def _add_words(feats: Features, tokens: list[str], weight: float) -> None:
+    counts = feats.counts
+    for token, n in Counter(tokens).items():
+        term = _token_term(token)
+        if term:
+            counts[term] = counts.get(term, 0.0) + weight * n
+
+
+def _add_entities(feats: Features, tokens: list[str], weight: float) -> None:
     run: list[str] = []
     for position, token in enumerate([*tokens, ""]):
         capital = bool(token) and token[0].isupper() and token.lower() not in STOP_WORDS
@@ -352,16 +384,17 @@ def extract_features(title: str, text: str) -> Features:
     sentences = split_sentences(body)
     if sentences and title and sentences[0].strip().lower() == title.lower():
         sentences = sentences[1:]  # many extractors repeat the title as the first line
-    _add_words(feats, title, TITLE_WEIGHT)
+    _add_words(feats, _WORD_RE.findall(title), TITLE_WEIGHT)
     used = 0
     for sentence in sentences:
         if used >= BODY_CHARS:
             break
         weight = LEAD_WEIGHT if used < LEAD_CHARS else BODY_WEIGHT
         used += len(sentence)
-        _add_words(feats, sentence, weight)
-        if not _is_title_case(sentence):
-            _add_entities(feats, sentence, weight)
+        tokens = _WORD_RE.findall(sentence)
+        _add_words(feats, tokens, weight)
+        if not _is_title_case(tokens):
+            _add_entities(feats, tokens, weight)
     return feats
 
 

@@ -110,7 +110,7 @@ def extract_article(
         text = decode_html(html, content_type)
         check_element_count(text, max_elements)
         tree = _parse_tree(text)
-        raw = extract_raw(tree, url)
+        raw = extract_raw(tree, url, feed_title)
         canonical = choose_canonical_url(canonical_candidates(tree), url)
         article = Article(
             title=_clean(raw.title) or _clean(feed_title),

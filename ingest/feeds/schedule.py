@@ -121,7 +121,9 @@ def health_after_failure(
         return HealthChange(DISABLED, failure_weight, f"{error_class}: {reason}")
     if status == 410:
         return HealthChange(DISABLED, failure_weight, "http_4xx: 410 Gone")
-    weight = failure_weight + FAILURE_WEIGHTS.get(error_class, 1.0)
+    # 429 Too Many Requests says "slow down", not "broken": Retry-After does the rest.
+    step = 0.5 if status == 429 else FAILURE_WEIGHTS.get(error_class, 1.0)
+    weight = failure_weight + step
     if weight >= DISABLE_WEIGHT:
         return HealthChange(DISABLED, weight, f"kept failing; last {error_class}: {reason}")
     state = (

@@ -27,6 +27,8 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # Only 2000::/3 is global unicast; everything else in IPv6 is special-purpose.
 _IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IETF protocol assignments: Python calls a few of these global; none hosts a feed.
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -65,6 +67,7 @@ def _special_reason(ip: IPAddress) -> str | None:
         (ip.is_loopback, "loopback address"),
         (ip.is_link_local, "link-local address (incl. cloud metadata)"),
         (ip in _CGNAT, "carrier-grade NAT address"),
+        (ip in _IETF_PROTOCOL, "IETF protocol-assignment address"),
         (ip.is_multicast, "multicast address"),
         (ip.is_private, "private address"),
         (ip.is_reserved, "reserved address"),

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ingest.alerts.channels import DeliveryError, channel_for
+from ingest.alerts.http import JsonPoster
 from ingest.alerts.outbox import digest_key, plan_alert, retry_delay
 from ingest.alerts.policy import Policy, StorySnapshot, digest_window, route_alert
 from ingest.alerts.render import (
@@ -195,11 +196,11 @@ def alert_content(
     if kind.startswith(repo.DIGEST_PREFIX):
         items = repo.digest_items(session, [int(i) for i in payload.get("items", [])])
         details = repo.story_details(session, [story for _, story, _, _ in items])
-        stories = [
-            _story_view(details[story], base_url, item_kind, item_payload)
-            for _, story, item_kind, item_payload in items
-            if story in details
-        ]
+        views: dict[int, StoryView] = {}  # a story held twice (new + follow-up) shows once
+        for _, story, item_kind, item_payload in items:
+            if story in details and story not in views:
+                views[story] = _story_view(details[story], base_url, item_kind, item_payload)
+        stories = list(views.values())
         window = str(payload.get("window") or "")
         if not stories:
             raise LookupError("every story in this digest has been deleted")
@@ -227,6 +228,9 @@ def _claim(
     out: list[tuple[repo.ClaimedAlert, RenderedAlert | str]] = []
     with transaction(db_url) as session:
         for claim in repo.claim_due(session, now, batch, lease_until):
+            if not claim.subscription.enabled:
+                out.append((claim, "subscription disabled (no longer in newsmon.yaml)"))
+                continue
             try:
                 content = alert_content(
                     session,
@@ -244,13 +248,13 @@ def _claim(
 
 
 def _deliver(
-    claim: repo.ClaimedAlert, rendered: RenderedAlert | str, settings: Settings
+    claim: repo.ClaimedAlert, rendered: RenderedAlert | str, settings: Settings, poster: JsonPoster
 ) -> tuple[str, str | None, DeliveryError | None]:
     """Send one claimed row. Returns (outcome, provider_id, error)."""
     if isinstance(rendered, str):
         return "dead", None, DeliveryError(rendered, permanent=True)
     try:
-        channel = channel_for(claim.subscription.channel, settings)
+        channel = channel_for(claim.subscription.channel, settings, poster)
         provider_id = channel.send(claim.subscription.target, rendered, claim.idempotency_key)
     except DeliveryError as exc:
         permanent = exc.permanent or claim.attempts >= settings.alert_max_attempts
@@ -282,6 +286,19 @@ def send_due_alerts(
     settings = settings or get_settings()
     fixed_now = now
     summary = SendSummary()
+    with JsonPoster(settings) as poster:
+        _send_loop(db_url, limit, fixed_now, settings, poster, summary)
+    return summary
+
+
+def _send_loop(
+    db_url: str,
+    limit: int,
+    fixed_now: datetime | None,
+    settings: Settings,
+    poster: JsonPoster,
+    summary: SendSummary,
+) -> None:
     while summary.claimed < limit:
         batch_now = fixed_now or utcnow()
         claims = _claim(db_url, batch_now, min(CLAIM_BATCH, limit - summary.claimed), settings)
@@ -290,7 +307,7 @@ def send_due_alerts(
         summary.claimed += len(claims)
         for claim, rendered in claims:
             started = fixed_now or utcnow()
-            outcome, provider_id, error = _deliver(claim, rendered, settings)
+            outcome, provider_id, error = _deliver(claim, rendered, settings, poster)
             if outcome == "sent":
                 _crash_hook()
             finished = fixed_now or utcnow()
@@ -313,7 +330,6 @@ def send_due_alerts(
             if not kept:
                 summary.lost += 1
                 log.warning("alert %s: lease expired before its outcome was recorded", claim.id)
-    return summary
 
 
 # ---------------------------------------------------------------------------- preview

@@ -74,12 +74,16 @@ def _write_batch(
     """One transaction: entries, feed updates and fetch_log rows for a batch of polls."""
     now = datetime.now(UTC)
     logs = []
+    updates = []
     with transaction(db_url) as session:
+        new_by_feed = repo.insert_entries_bulk(
+            session,
+            {state.id: [vars(item) for item in outcome.items] for state, outcome in batch},
+        )
         for state, outcome in batch:
-            items = [asdict(item) for item in outcome.items]
-            new = repo.insert_entries(session, state.id, items) if items else 0
+            new = new_by_feed.get(state.id, 0)
             values = plan_update(state, outcome, new, now)
-            repo.update_feed(session, state.id, values)
+            updates.append({**values, "id": state.id})
             logs.append(
                 {
                     "feed_id": state.id,
@@ -96,6 +100,7 @@ def _write_batch(
             summary.new_items += new
             if values.get("enabled") is False:
                 summary.disabled += 1
+        repo.update_feeds(session, updates)
         repo.insert_fetch_logs(session, logs)
     for _, outcome in batch:
         if outcome.ok:

@@ -51,6 +51,7 @@ class SubscriptionRow:
     topics: tuple[str, ...]
     mode: str
     policy: dict[str, Any]
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def _subscription_row(sub: Subscription) -> SubscriptionRow:
         topics=tuple(str(t) for t in (sub.topics or [])),
         mode=sub.mode,
         policy=dict(sub.policy or {}),
+        enabled=bool(sub.enabled),
     )
 
 

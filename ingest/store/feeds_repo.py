@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store.models import Entry, Feed, FetchLog
 from ingest.store.types import utcnow
-from ingest.store.upsert import insert_ignore, insert_ignore_returning_ids
+from ingest.store.upsert import insert_ignore
 
 CLAIM_LEASE = timedelta(minutes=15)
+FEEDS_TABLE = cast(Table, Feed.__table__)
+ENTRIES_TABLE = cast(Table, Entry.__table__)
 
 FEED_STATE_COLUMNS = (
     "id",
@@ -86,40 +89,84 @@ def load_feed_states(session: Session, feed_ids: Sequence[int]) -> list[dict[str
     return [dict(zip(FEED_STATE_COLUMNS, row, strict=True)) for row in rows]
 
 
-def insert_entries(session: Session, feed_id: int, items: Sequence[Mapping[str, Any]]) -> int:
-    """Store a feed's items; items already known by (feed, item_key) are left as they
-    were. Returns how many were new. Safe to repeat."""
-    if not items:
-        return 0
+def _entry_row(feed_id: int, item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id,
+        "item_key": item["key"],
+        "url": item.get("url"),
+        "title": item.get("title"),
+        "summary": item.get("summary"),
+        "author": item.get("author"),
+        "published": item.get("published"),
+        "first_seen_at": now,
+        "fetch_status": "pending" if item.get("url") else "skipped",
+        "fetch_attempts": 0,
+    }
+
+
+def insert_entries_bulk(
+    session: Session, items_by_feed: Mapping[int, Sequence[Mapping[str, Any]]]
+) -> dict[int, int]:
+    """Store many feeds' items in one executemany; items already known by
+    (feed, item_key) are left as they were. Returns new items per feed. Safe to repeat.
+
+    One cached statement for all rows (not a multi-VALUES statement per feed, which
+    SQLAlchemy would compile afresh every time).
+    """
     now = utcnow()
-    rows = [
-        {
-            "feed_id": feed_id,
-            "item_key": item["key"],
-            "url": item.get("url"),
-            "title": item.get("title"),
-            "summary": item.get("summary"),
-            "author": item.get("author"),
-            "published": item.get("published"),
-            "first_seen_at": now,
-            "fetch_status": "pending" if item.get("url") else "skipped",
-            "fetch_attempts": 0,
-        }
-        for item in items
-    ]
-    return len(insert_ignore_returning_ids(session, Entry, rows, ["feed_id", "item_key"]))
+    rows = [_entry_row(fid, item, now) for fid, items in items_by_feed.items() for item in items]
+    new = dict.fromkeys(items_by_feed, 0)
+    if not rows:
+        return new
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = ENTRIES_TABLE
+    stmt = (
+        insert_fn(table)
+        .on_conflict_do_nothing(index_elements=["feed_id", "item_key"])
+        .returning(table.c.feed_id)
+    )
+    for (feed_id,) in session.connection().execute(stmt, rows):
+        new[int(feed_id)] += 1
+    return new
+
+
+def insert_entries(session: Session, feed_id: int, items: Sequence[Mapping[str, Any]]) -> int:
+    """Store one feed's items (see :func:`insert_entries_bulk`). Returns how many were new."""
+    return insert_entries_bulk(session, {feed_id: items})[feed_id]
 
 
 def update_feed(session: Session, feed_id: int, values: Mapping[str, Any]) -> None:
-    """Write a feed's new schedule/health/validators. A new URL (permanent redirect) is
-    taken only if no other feed already has it."""
-    values = dict(values)
-    new_url = values.get("url")
-    if new_url is not None:
-        taken = session.scalar(select(Feed.id).where(Feed.url == new_url, Feed.id != feed_id))
-        if taken is not None:
-            del values["url"]
-    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    """Write a feed's new schedule/health/validators (see :func:`update_feeds`)."""
+    update_feeds(session, [{**values, "id": feed_id}])
+
+
+def update_feeds(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write many feeds' new values (each row has ``id``), grouped into executemany
+    updates by column set. A new URL (permanent redirect) is taken only if no other
+    feed already has it."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        values = dict(row)
+        new_url = values.get("url")
+        if new_url is not None:
+            taken = session.scalar(
+                select(Feed.id).where(Feed.url == new_url, Feed.id != values["id"])
+            )
+            if taken is not None:
+                del values["url"]
+        key = tuple(sorted(k for k in values if k != "id"))
+        groups.setdefault(key, []).append(values)
+    for columns, group in groups.items():
+        # Core (table-level) executemany: the ORM would insist on bulk-by-primary-key.
+        table = FEEDS_TABLE
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        params = [{"_id": v["id"], **{name: v[name] for name in columns}} for v in group]
+        session.connection().execute(stmt, params)
 
 
 def insert_fetch_logs(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

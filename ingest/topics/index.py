@@ -68,33 +68,43 @@ class TopicMatch:
     snippet: Snippet | None
 
 
-def anchors(node: Node) -> frozenset[Anchor] | None:
-    """Terms of which every document matching ``node`` contains at least one.
+def anchor_clauses(node: Node) -> list[frozenset[Anchor]]:
+    """Sets of anchors of which a document matching ``node`` contains one *from each*.
 
-    ``None`` when no such set exists (a pure NOT, a ``source:`` prefix).
+    ``"azure cloud" AND (army OR navy)`` gives ``[{azure}, {cloud}, {army, navy}]``;
+    an empty list when nothing is required (a pure NOT, a ``source:`` prefix).
     """
     if isinstance(node, Term):
-        return frozenset({("term", "", node.term)})
+        return [frozenset({("term", "", node.term)})]
     if isinstance(node, Prefix):
-        return frozenset({("prefix", "", node.prefix)})
+        return [frozenset({("prefix", "", node.prefix)})]
     if isinstance(node, Phrase):
-        candidates = node.terms[:-1] if node.last_is_prefix else node.terms
-        return frozenset({("term", "", max(candidates, key=len))})
+        exact = node.terms[:-1] if node.last_is_prefix else node.terms
+        return [frozenset({("term", "", term)}) for term in dict.fromkeys(exact)]
     if isinstance(node, Keyword):
-        return None if node.is_prefix else frozenset({("keyword", node.field, node.value)})
+        return [] if node.is_prefix else [frozenset({("keyword", node.field, node.value)})]
     if isinstance(node, Not):
-        return None
+        return []
     if isinstance(node, Or):
         union: set[Anchor] = set()
         for child in node.children:
-            found = anchors(child)
-            if found is None:
-                return None
-            union |= found
-        return frozenset(union)
+            clauses = anchor_clauses(child)
+            if not clauses:
+                return []
+            best: frozenset[Anchor] = min(clauses, key=_anchor_cost)
+            union |= best
+        return [frozenset(union)]
     children = (node.left, node.right) if isinstance(node, Near) else node.children
-    options = [found for child in children if (found := anchors(child)) is not None]
-    return min(options, key=_anchor_cost) if options else None
+    return [clause for child in children for clause in anchor_clauses(child)]
+
+
+def anchors(node: Node) -> frozenset[Anchor] | None:
+    """The most selective set of terms of which every match contains at least one.
+
+    ``None`` when no such set exists (a pure NOT, a ``source:`` prefix).
+    """
+    clauses = anchor_clauses(node)
+    return min(clauses, key=_anchor_cost) if clauses else None
 
 
 def _anchor_cost(options: frozenset[Anchor]) -> float:
@@ -119,6 +129,60 @@ def _language_matches(language: str, allowed: tuple[str, ...]) -> bool:
     return any(tag == want or tag.startswith(want + "-") for want in allowed)
 
 
+class _AnchorIndex:
+    """Anchor -> topic numbers, for both passes of the prefilter (pass 0 and pass 1)."""
+
+    def __init__(self) -> None:
+        self.by_term: tuple[dict[str, list[int]], ...] = (defaultdict(list), defaultdict(list))
+        self.by_keyword: dict[tuple[str, str], tuple[list[int], list[int]]] = defaultdict(
+            lambda: ([], [])
+        )
+        self.by_prefix: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+        self.term_keys: tuple[frozenset[str], ...] = (frozenset(), frozenset())
+        self.prefixes_by_head: dict[str, list[tuple[str, tuple[list[int], list[int]]]]] = {}
+
+    def add(self, number: int, clause: frozenset[Anchor], pass_number: int) -> None:
+        for kind, field_name, value in clause:
+            if kind == "term":
+                self.by_term[pass_number][value].append(number)
+            elif kind == "prefix":
+                self.by_prefix[value][pass_number].append(number)
+            else:
+                self.by_keyword[(field_name, value)][pass_number].append(number)
+
+    def freeze(self) -> None:
+        self.term_keys = tuple(frozenset(by_term) for by_term in self.by_term)
+        by_head: dict[str, list[tuple[str, tuple[list[int], list[int]]]]] = defaultdict(list)
+        for prefix, numbers in self.by_prefix.items():
+            by_head[prefix[:MIN_PREFIX_LETTERS]].append((prefix, numbers))
+        self.prefixes_by_head = dict(by_head)
+
+    def hits(self, doc: PreparedDocument) -> tuple[set[int], set[int]]:
+        """Topics with an anchor in ``doc``, per pass."""
+        found: tuple[set[int], set[int]] = (set(), set())
+        vocabulary = doc.vocabulary
+        for pass_number in (0, 1):
+            by_term, into = self.by_term[pass_number], found[pass_number]
+            for term in vocabulary & self.term_keys[pass_number]:  # C-level intersection
+                into.update(by_term[term])
+        if self.prefixes_by_head:
+            # Prefixes are grouped by their first letters: one dict lookup per word.
+            by_head = self.prefixes_by_head
+            for term in vocabulary:
+                entries = by_head.get(term[:MIN_PREFIX_LETTERS])
+                if entries:
+                    for prefix, (first, second) in entries:
+                        if term.startswith(prefix):
+                            found[0].update(first)
+                            found[1].update(second)
+        for key in doc.keyword_anchors:
+            if key in self.by_keyword:
+                first, second = self.by_keyword[key]
+                found[0].update(first)
+                found[1].update(second)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class _IndexedTopic:
     topic: Topic
@@ -132,9 +196,11 @@ class TopicMatcher:
 
     def __init__(self, topics: Sequence[Topic]) -> None:
         self._topics: list[_IndexedTopic] = []
-        self._by_term: dict[str, list[int]] = defaultdict(list)
-        self._by_prefix: dict[str, list[int]] = defaultdict(list)
-        self._by_keyword: dict[tuple[str, str], list[int]] = defaultdict(list)
+        # Two passes, like Lucene Monitor's multipass presearcher: a topic is a candidate
+        # when the document holds an anchor of its most selective clause and, if it has
+        # one, of its second most selective clause too.
+        self._anchors = _AnchorIndex()
+        two_pass: set[int] = set()
         self.always_checked: list[int] = []
         for number, topic in enumerate(topics):
             try:
@@ -149,20 +215,16 @@ class TopicMatcher:
                     tuple(lang.lower().replace("_", "-") for lang in topic.languages),
                 )
             )
-            found = anchors(node)
-            if found is None:
+            clauses = sorted(set(anchor_clauses(node)), key=_anchor_cost)
+            if not clauses:
                 self.always_checked.append(number)
                 continue
-            for kind, field_name, value in found:
-                if kind == "term":
-                    self._by_term[value].append(number)
-                elif kind == "prefix":
-                    self._by_prefix[value].append(number)
-                else:
-                    self._by_keyword[(field_name, value)].append(number)
-        self._term_keys = frozenset(self._by_term)
-        self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
-        self._prefix_heads = frozenset(prefix[:MIN_PREFIX_LETTERS] for prefix in self._by_prefix)
+            self._anchors.add(number, clauses[0], 0)
+            if len(clauses) > 1:
+                self._anchors.add(number, clauses[1], 1)
+                two_pass.add(number)
+        self._two_pass = frozenset(two_pass)
+        self._anchors.freeze()
 
     @property
     def topics(self) -> list[Topic]:
@@ -170,25 +232,11 @@ class TopicMatcher:
 
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
-        found: set[int] = set(self.always_checked)
-        vocabulary, by_term, by_prefix = doc.vocabulary, self._by_term, self._by_prefix
-        for term in vocabulary & self._term_keys:  # a C-level set intersection
-            found.update(by_term[term])
-        if by_prefix:
-            heads, lengths = self._prefix_heads, self._prefix_lengths
-            for term in vocabulary:
-                if term[:MIN_PREFIX_LETTERS] not in heads:
-                    continue
-                for length in lengths:
-                    if length > len(term):
-                        break
-                    numbers = by_prefix.get(term[:length])
-                    if numbers:
-                        found.update(numbers)
-        for key in doc.keyword_anchors:
-            numbers = self._by_keyword.get(key)
-            if numbers:
-                found.update(numbers)
+        found, second = self._anchors.hits(doc)
+        two_pass = self._two_pass
+        if not found.isdisjoint(two_pass):
+            found = {n for n in found if n not in two_pass or n in second}
+        found.update(self.always_checked)
         return sorted(found)
 
     def matching_numbers(self, doc: PreparedDocument, *, use_index: bool = True) -> list[int]:

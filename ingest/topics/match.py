@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import html
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -78,19 +77,26 @@ class FieldTokens:
         self.text = text[:MAX_FIELD_CHARS]
         self.terms = tokenize_terms(self.text)
         self.vocab = frozenset(self.terms)
-        self._positions: dict[str, list[int]] | None = None
+        self._positions: dict[str, list[int]] = {}
         self._sorted_vocab: list[str] | None = None
         self._offsets: list[tuple[int, int]] | None = None
         self._joined: str | None = None
 
-    def positions(self) -> dict[str, list[int]]:
-        """Term -> ascending token positions."""
-        if self._positions is None:
-            positions: defaultdict[str, list[int]] = defaultdict(list)
-            for index, term in enumerate(self.terms):
-                positions[term].append(index)
-            self._positions = dict(positions)
-        return self._positions
+    def positions_of(self, term: str) -> list[int]:
+        """Ascending token positions of ``term`` (found with C-level list.index, cached)."""
+        found = self._positions.get(term)
+        if found is None:
+            found = []
+            if term in self.vocab:
+                terms, index = self.terms, -1
+                try:
+                    while True:
+                        index = terms.index(term, index + 1)
+                        found.append(index)
+                except ValueError:
+                    pass
+            self._positions[term] = found
+        return found
 
     def joined(self) -> str:
         """The terms joined as `` a b c ``: phrase and prefix tests become substring tests."""
@@ -156,11 +162,10 @@ def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
     if not all(term in tokens.vocab for term in exact):
         return []
     # Walk the positions of the rarest exact word of the phrase, then check its neighbours.
-    positions = tokens.positions()
-    anchor = min(range(len(exact)), key=lambda i: len(positions[exact[i]]))
+    anchor = min(range(len(exact)), key=lambda i: len(tokens.positions_of(exact[i])))
     words = tokens.terms
     starts = []
-    for position in positions[exact[anchor]]:
+    for position in tokens.positions_of(exact[anchor]):
         start = position - anchor
         end = start + last
         if start < 0:
@@ -179,10 +184,10 @@ def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
 def leaf_spans(leaf: Leaf, tokens: FieldTokens) -> list[Span]:
     """Where ``leaf`` occurs in one field, as sorted token spans."""
     if isinstance(leaf, Term):
-        return [(p, p + 1) for p in tokens.positions().get(leaf.term, ())]
+        return [(p, p + 1) for p in tokens.positions_of(leaf.term)]
     if isinstance(leaf, Prefix):
-        positions = tokens.positions()
-        found = [p for term in tokens.terms_with_prefix(leaf.prefix) for p in positions[term]]
+        words = tokens.terms_with_prefix(leaf.prefix)
+        found = [p for term in words for p in tokens.positions_of(term)]
         return [(p, p + 1) for p in sorted(found)]
     length = len(leaf.terms)
     return [(p, p + length) for p in _phrase_starts(tokens, leaf)]

@@ -18,7 +18,6 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # Only the general-purpose diacritics are removed, as FTS5 does: Japanese voicing marks
 # or Arabic hamza change the letter, not just its accent.

@@ -109,3 +109,40 @@ def test_batches_and_summary_helpers() -> None:
         common.normalise_db_uri("postgres://u:p@h:5432/db") == "postgresql+psycopg://u:p@h:5432/db"
     )
     assert common.normalise_db_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_poll_schedule_default_and_override(monkeypatch: pytest.MonkeyPatch, dagbag: Any) -> None:
+    assert dagbag.dags["newsmon_poll"].timetable.delta == timedelta(minutes=10)
+    sys.path.insert(0, str(DAGS_DIR))
+    try:
+        import newsmon_common as common  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(DAGS_DIR))
+    monkeypatch.setenv("NEWSMON_POLL_SCHEDULE", "none")
+    assert common.poll_schedule() is None
+    monkeypatch.setenv("NEWSMON_POLL_SCHEDULE", "*/5 * * * *")
+    assert common.poll_schedule() == "*/5 * * * *"
+
+
+def test_worker_processes_start_from_inside_a_task(tmp_path: Path) -> None:
+    """Children started by a stage must not re-run the parent's __main__ file (in a task
+    that is the airflow entry script). Here the parent's main file fails on import."""
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import sys, multiprocessing\n"
+        "if __name__ != '__main__':\n"
+        "    raise SystemExit('re-imported main')\n"
+        f"sys.path.insert(0, {str(DAGS_DIR)!r})\n"
+        "from newsmon_common import main_module_hidden\n"
+        "ctx = multiprocessing.get_context('forkserver')\n"
+        "with main_module_hidden():\n"
+        "    with ctx.Pool(1) as pool:\n"
+        "        print(pool.apply(abs, (-3,)))\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

@@ -19,9 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _migrate_airflow_db() -> None:
     airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run(
-        [str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300
-    )
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
 
 
 def test_whole_chain_with_dag_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

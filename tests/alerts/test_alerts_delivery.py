@@ -232,3 +232,33 @@ def test_4xx_is_permanent(seed: Any, webhook: Any, alert_settings: Settings, sta
     seed_alerts(seed, webhook.url, n=1)
     webhook.statuses = [status]
     assert send_due_alerts(seed.db_url, settings=alert_settings).dead == 1
+
+
+def test_apprise_json_url_delivers_and_is_ssrf_checked(
+    seed: Any, webhook: Any, alert_settings: Settings
+) -> None:
+    port = webhook.server.server_address[1]
+    seed_alerts(seed, f"json://127.0.0.1:{port}/hook", n=1, channel="apprise")
+    assert send_due_alerts(seed.db_url, settings=alert_settings).sent == 1
+    (request,) = webhook.requests
+    assert "Quake" in json.loads(request["body"])["title"]
+    assert "<script" not in request["body"].decode()
+
+
+def test_apprise_to_a_blocked_address_is_dead(seed: Any, alert_settings: Settings) -> None:
+    seed_alerts(seed, "json://169.254.169.254/latest", n=1, channel="apprise")
+    assert send_due_alerts(seed.db_url, settings=alert_settings).dead == 1
+    assert "blocked" in (seed.outbox()[0].last_error or "")
+
+
+def test_alerts_of_a_disabled_subscription_are_not_sent(
+    seed: Any, webhook: Any, alert_settings: Settings
+) -> None:
+    from ingest.store.models import Subscription
+
+    seed_alerts(seed, webhook.url, n=1)
+    with transaction(seed.db_url) as s:
+        for sub in s.scalars(select(Subscription)):
+            sub.enabled = False
+    assert send_due_alerts(seed.db_url, settings=alert_settings).dead == 1
+    assert webhook.requests == []

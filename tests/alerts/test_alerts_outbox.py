@@ -187,3 +187,32 @@ def test_enqueue_commits_or_rolls_back_with_the_match(seed: Any) -> None:
         pass
     assert seed.outbox() == []
     assert seed.enqueue([story], datetime.now(UTC) - timedelta(seconds=1)) == 1
+
+
+def test_concurrent_taggers_respect_the_budget_and_uniqueness(seed: Any) -> None:
+    import threading
+
+    topic = seed.topic("t")
+    seed.subscription("ops", ["t"], budget_per_hour=3)
+    stories = [seed.story(f"S{i}") for i in range(10)]
+    for s in stories:
+        seed.match(s, topic)
+    barrier = threading.Barrier(2)
+    now = utc(2026, 1, 1, 10)
+
+    def tagger(ids: list[int]) -> None:
+        barrier.wait()
+        seed.enqueue(ids, now)
+
+    # Overlapping batches: stories 3..6 are enqueued by both taggers.
+    threads = [
+        threading.Thread(target=tagger, args=(stories[:7],)),
+        threading.Thread(target=tagger, args=(stories[3:],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = seed.outbox()
+    assert sorted(r.story_id for r in rows) == stories
+    assert sum(r.status == "pending" for r in rows) == 3

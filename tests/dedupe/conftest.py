@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,11 +38,23 @@ def _basil_stream(events: int = 8) -> list[dict[str, Any]]:
         }
         out.append(doc)
         if r["id"].endswith("_1"):
-            out.append({**doc, "id": r["id"] + "_copy", "source": "mirror",
-                        "published": f"{r['date']}T15:00:00+00:00"})
-            out.append({**doc, "id": r["id"] + "_wire", "source": "wire",
-                        "text": "WASHINGTON (AP) — " + doc["text"],
-                        "published": f"{r['date']}T16:00:00+00:00"})
+            out.append(
+                {
+                    **doc,
+                    "id": r["id"] + "_copy",
+                    "source": "mirror",
+                    "published": f"{r['date']}T15:00:00+00:00",
+                }
+            )
+            out.append(
+                {
+                    **doc,
+                    "id": r["id"] + "_wire",
+                    "source": "wire",
+                    "text": "WASHINGTON (AP) — " + doc["text"],
+                    "published": f"{r['date']}T16:00:00+00:00",
+                }
+            )
     out.sort(key=lambda d: (d["published"], d["id"]))
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ingest.dedupe import ClusterParams, Clusterer, Doc, InMemoryClusterState
+from ingest.dedupe import Clusterer, ClusterParams, Doc, InMemoryClusterState
 from ingest.dedupe.stream import cluster_records
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -29,10 +29,19 @@ def test_events_become_stories_and_copies_duplicates(basil_stream) -> None:
     stream = basil_stream(8)
     stories, dups = _run(stream)
     gold = {d["id"]: d["cluster"] for d in stream}
-    assert partition(stories) == partition(gold)
+    # Quality (not exactness: real reports): nearly all same-event pairs together, no
+    # pair of different events together.
+    ids = list(gold)
+    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    same_gold = [(a, b) for a, b in pairs if gold[a] == gold[b]]
+    together = [(a, b) for a, b in pairs if stories[a] == stories[b]]
+    assert all(gold[a] == gold[b] for a, b in together)
+    assert sum(stories[a] == stories[b] for a, b in same_gold) / len(same_gold) >= 0.8
     for doc in stream:
         if doc["id"].endswith(("_copy", "_wire")):
-            assert dups[doc["id"]] == doc["id"].rsplit("_", 1)[0]
+            original = doc["id"].rsplit("_", 1)[0]
+            assert dups[doc["id"]] == original
+            assert stories[doc["id"]] == stories[original]
         else:
             assert dups[doc["id"]] is None
 

@@ -4,6 +4,7 @@ renders in a real browser."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,12 @@ FOUNDING_TOPICS = {"cloud contracts", "surveillance", "employee protest"}
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, DemoResult]:
     workdir = tmp_path_factory.mktemp("demo")
-    first = run_demo(workdir=workdir, port=0)
-    second = run_demo(workdir=workdir, port=0)
+    # The same port both times, as `newsmon demo` does: feed URLs must not change.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.11", 0))
+        port = probe.getsockname()[1]
+    first = run_demo(workdir=workdir, port=port)
+    second = run_demo(workdir=workdir, port=port)
     return first, second
 
 

@@ -342,3 +342,11 @@ def test_dockerfile_installs_newsmon_with_the_constraints() -> None:
     copies = [line for line in dockerfile_lines() if line.startswith("COPY")]
     assert any(line.endswith("dags/ /opt/airflow/dags/") for line in copies)
     assert any(line.endswith("plugins/ /opt/airflow/plugins/") for line in copies)
+
+
+def test_alert_links_point_at_the_plugin_pages() -> None:
+    plugin = (REPO / "plugins" / "newsmon_plugin.py").read_text(encoding="utf-8")
+    prefix = re.search(r'^URL_PREFIX = "([^"]+)"', plugin, re.MULTILINE)
+    assert prefix, "plugins/newsmon_plugin.py no longer defines URL_PREFIX"
+    env = environment("scheduler")
+    assert env["NEWSMON_BASE_URL"] == env["AIRFLOW__API__BASE_URL"] + prefix.group(1)

@@ -72,7 +72,7 @@ def test_escaped_text_round_trips(text: str) -> None:
 @given(
     st.dictionaries(
         st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True),
-        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30),
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30),
         max_size=5,
     )
 )

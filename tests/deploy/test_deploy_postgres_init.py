@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from ingest.store import db as store_db
 from tests.deploy.compose_model import REPO
@@ -35,15 +35,16 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL not reachable at {PG_SERVER} ({reason}); skipping")
 
 
-def _admin_engine():  # type: ignore[no-untyped-def]
+def _admin_engine() -> Engine:
     return create_engine(
         f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def names() -> Iterator[dict[str, str]]:
-    """Unique role/database names, dropped after the test."""
+    """Unique role/database names, dropped after the module (dropping is the slow part;
+    every test runs the script itself, which is idempotent)."""
     if shutil.which("psql") is None:
         _unavailable("no psql client")
     probe = _admin_engine()
@@ -102,7 +103,7 @@ def test_init_script_creates_owned_databases_idempotently(names: dict[str, str])
 
     admin = _admin_engine()
     with admin.connect() as conn:
-        owners = dict(
+        owners: dict[str, str] = dict(
             conn.execute(
                 text(
                     "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "

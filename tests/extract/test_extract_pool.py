@@ -24,7 +24,8 @@ PATHOLOGICAL = {
     "nested": b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000 + b"</body>",
     "nul-bytes": ARTICLE.replace(b"bridge", b"bri\x00dge"),
     "wrong-encoding": ARTICLE.replace(b"<head>", b'<head><meta charset="utf-8">').replace(
-        b"river.", "rivière, près du château, où l'été dernier les élèves ont joué.".encode("cp1252")
+        b"river.",
+        "rivière, près du château, où l'été dernier les élèves ont joué.".encode("cp1252"),
     ),
     "utf16-no-bom": ARTICLE.decode().encode("utf-16-le"),
     "empty": b"",

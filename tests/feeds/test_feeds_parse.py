@@ -248,3 +248,16 @@ def test_clean_text_never_keeps_controls(text: str) -> None:
 def test_clean_link_only_returns_http(text: str) -> None:
     link = clean_link(text, "https://base.example/")
     assert link is None or link.lower().startswith(("http://", "https://"))
+
+
+def test_summary_html_is_sanitised() -> None:
+    body = (
+        b'<rss version="2.0"><channel><title>t</title><item><title>x</title><description>'
+        b"&lt;p onclick='steal()'&gt;hi&lt;script&gt;alert(1)&lt;/script&gt;"
+        b"&lt;a href='javascript:y()'&gt;l&lt;/a&gt;&lt;img src=x onerror=z()&gt;&lt;/p&gt;"
+        b"</description></item></channel></rss>"
+    )
+    summary = parse_feed(body).items[0].summary or ""
+    assert "hi" in summary
+    for bad in ("script", "onclick", "javascript:", "onerror"):
+        assert bad not in summary

@@ -263,6 +263,9 @@ def test_cli_poll_health_and_fetch(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["new_items"] == 2
 
+    result = runner.invoke(app, ["poll", "--db", db_url])  # nothing due now
+    assert result.exit_code == 0 and "polled 0 feeds" in result.output
+
     result = runner.invoke(app, ["feeds", "health", "--db", db_url, "--json"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]

@@ -182,7 +182,7 @@ def test_declared_huge_content_length_is_refused(
 def test_one_byte_per_second_hits_the_wall_clock_deadline(
     settings: Settings, internet: Any, hs: ModuleType
 ) -> None:
-    internet.routes["/drip"] = hs.drip(internet.stop, delay=0.5)
+    internet.routes["/drip"] = hs.drip(internet.stop, delay=1.0)
     assert fetch_error(settings, internet.url("/drip")).error_class is ErrorClass.TIMEOUT
 
 

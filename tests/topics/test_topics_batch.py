@@ -27,14 +27,19 @@ def read_lines(path: Path) -> list[dict[str, object]]:
 
 
 ROWS = [
-    {"id": "a", "title": "Azure cut", "text": "Microsoft cut Unit 8200 off Azure.", "url": "https://www.Example.com/x"},
+    {
+        "id": "a",
+        "title": "Azure cut",
+        "text": "Microsoft cut Unit 8200 off Azure.",
+        "url": "https://www.Example.com/x",
+    },
     {"id": "b", "title": "Weather", "text": "Sunny."},
     {"id": 3, "title": "", "text": "AWS and Azure", "source": "bbc.co.uk", "language": "en"},
 ]
 
 
 def test_one_line_per_match_with_hits(tmp_path: Path) -> None:
-    source = write_lines(tmp_path / "in.jsonl", [*ROWS, {}][:3])
+    source = write_lines(tmp_path / "in.jsonl", list(ROWS))
     out = tmp_path / "out.jsonl"
     topics = [Topic("azure", "azure"), Topic("example", "source:example.com"), Topic("aws", "aws")]
     assert match_jsonl(topics, source, out) == 4

@@ -177,7 +177,7 @@ def test_token_offsets_point_at_their_terms(text: str) -> None:
         assert token.start < token.end
         assert token.term, text
         piece = text[token.start : token.end]
-        assert list(t.term for t in tokenize(piece)) == [token.term]
+        assert [t.term for t in tokenize(piece)] == [token.term]
 
 
 def test_snippet_marks_hits_and_escapes_html() -> None:

@@ -1,0 +1,653 @@
+"""Benchmark: time per new article as history grows (1,000 / 10,000 / 100,000 stored).
+
+One PostgreSQL database grows in steps; at each size a fixed batch of new articles goes
+through the stages' database paths, timed separately:
+- fetch writes: the write transaction of ``fetch_and_extract`` (``store_raw_page``,
+  ``upsert_article`` with its version row, ``mark_entry``), no HTTP or extraction, whose
+  cost does not depend on history;
+- cluster: ``cluster_pending`` (dedupe + story decision on the SQL state);
+- tag: ``claim_untagged`` + ``tag_articles`` (topic matches + alert outbox).
+Target: time per article at 100k / at 1k <= 1.5 (flat). The 1k figure is the baseline.
+
+History is bulk-loaded with COPY, shaped like real output of the pipeline: a "pool world"
+of ``--pool`` articles (real news paragraphs from the dev extraction pages and demo corpus,
+grouped into events of geometric size, ~10% syndicated exact copies) is run through the
+real clusterer (in memory) and topic matcher once; the stored history is copies of that
+world, each copy shifted to its own time inside the last ``--history-days`` days, with its
+own LSH buckets (a salt per copy, so near-duplicate lookups only meet real duplicates) and
+40% of each story's index terms replaced by rare ones (copies are other events sharing the
+common vocabulary). Tables loaded: articles, article_versions, entries, stories,
+story_articles, fingerprints, lsh_bands, story_terms, term_stats, article_topics,
+story_topics. History timestamps cover ``--history-days`` (7) days at every size, so the
+72-hour story window holds ~40% of it: larger histories are also denser windows.
+
+Run: ``.venv/bin/python bench/e2e_scale.py`` (about 3-5 minutes on 2 cores);
+``--sizes 1000,10000`` for a quick check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import random
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from e2e import scratch_database  # noqa: E402
+
+FEEDS = 100
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+# ------------------------------------------------------------------ synthetic news
+@dataclass
+class Doc:
+    title: str
+    text: str
+    source: str
+    offset_s: float  # seconds after its world's start
+
+
+def paragraphs() -> list[str]:
+    """Plain-text paragraphs of real news pages (dev extraction pages + demo corpus)."""
+    from e2e_site.site import _paragraph_pool, load_base_pages
+
+    seen: set[str] = set()
+    out = []
+    for inner in _paragraph_pool(load_base_pages()):
+        text = _SPACE.sub(" ", html.unescape(_TAG.sub("", inner))).strip()
+        if len(text) >= 80 and text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def make_docs(count: int, pool: Sequence[str], rng: random.Random, span_s: float) -> list[Doc]:
+    """``count`` articles in events of geometric size (mean ~3), ~10% syndicated copies."""
+    docs: list[Doc] = []
+    while len(docs) < count:
+        event = rng.sample(pool, 12)
+        start = rng.uniform(0, span_s)
+        size = 1
+        while rng.random() < 0.65 and size < 30:
+            size += 1
+        for _ in range(min(size, count - len(docs))):
+            if docs and rng.random() < 0.1:  # syndicated: an exact copy elsewhere
+                src = docs[-1]
+                docs.append(
+                    Doc(
+                        src.title,
+                        src.text,
+                        f"outlet{rng.randrange(FEEDS)}.example",
+                        src.offset_s + rng.uniform(60, 3600),
+                    )
+                )
+                continue
+            body = rng.sample(event, rng.randint(3, 6)) + rng.sample(pool, rng.randint(0, 2))
+            words = body[0].split()
+            at = rng.randrange(max(1, len(words) - 10))
+            title = " ".join(words[at : at + rng.randint(6, 11)]).strip(" ,.;:") or "Untitled"
+            docs.append(
+                Doc(
+                    title,
+                    "\n\n".join(body),
+                    f"outlet{rng.randrange(FEEDS)}.example",
+                    start + rng.uniform(0, 6 * 3600),
+                )
+            )
+    return docs
+
+
+# ------------------------------------------------------------------ the pool world
+@dataclass
+class PoolWorld:
+    """The pool articles as the pipeline would have stored them."""
+
+    docs: list[Doc]
+    start: datetime
+    story: list[int]  # pool story id per doc (1-based ids, docs are 1-based too)
+    duplicate_of: list[int | None]
+    similarity: list[float]
+    signature: list[bytes]
+    buckets: list[list[tuple[int, int]]]
+    stories: dict[int, dict[str, Any]] = field(default_factory=dict)
+    df: dict[int, int] = field(default_factory=dict)
+    matches: list[list[tuple[int, str, str | None]]] = field(default_factory=list)
+
+
+def build_pool(docs: list[Doc], topic_ids: dict[str, int]) -> PoolWorld:
+    from ingest.dedupe import Clusterer, minhash
+    from ingest.dedupe import Doc as ClusterDoc
+    from ingest.dedupe.memory_state import InMemoryClusterState
+    from ingest.pipeline.tag import snippet_payload
+    from ingest.topics import Document, Topic, TopicMatcher
+
+    state = InMemoryClusterState()
+    clusterer = Clusterer(state)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    order = sorted(range(len(docs)), key=lambda i: docs[i].offset_s)
+    docs = [docs[i] for i in order]
+    world = PoolWorld(docs, start, [], [], [], [], [])
+    for n, doc in enumerate(docs, start=1):
+        decision = clusterer.process(
+            ClusterDoc(n, doc.title, doc.text, start + timedelta(seconds=doc.offset_s), doc.source)
+        )
+        sig = state.sigs.get(n) or minhash.signature(f"{doc.title}\n{doc.text}")
+        world.story.append(decision.story_id)
+        world.duplicate_of.append(decision.duplicate_of)
+        world.similarity.append(decision.similarity)
+        world.signature.append(minhash.to_bytes(sig))
+        world.buckets.append(minhash.band_buckets(sig))
+    for sid, profile in state.stories.items():
+        terms = state.index_keys.get(sid, (0, []))[1]
+        world.stories[sid] = {
+            "first_seen": profile.first_seen,
+            "last_seen": profile.last_seen,
+            "headline": profile.headline,
+            "headline_article_id": profile.headline_article_id,
+            "article_count": profile.article_count,
+            "source_count": profile.source_count,
+            "profile": profile.to_json(),
+            "terms": list(terms),
+        }
+    world.df = dict(state.df)
+    from ingest.demo.run import default_topics
+
+    matcher = TopicMatcher(
+        [Topic(t.name, t.query, t.description, t.sources, t.languages) for t in default_topics()]
+    )
+    for doc in docs:
+        found = []
+        for match in matcher.match(Document(title=doc.title, text=doc.text, source=doc.source)):
+            hits = json.dumps([h.as_dict() for h in match.hits])
+            snippet = snippet_payload(match.snippet)
+            found.append((topic_ids[match.topic], hits, json.dumps(snippet) if snippet else None))
+        world.matches.append(found)
+    return world
+
+
+# ------------------------------------------------------------------ COPY helpers
+def _esc(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_rows(
+    cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> int:
+    n = 0
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        buffer: list[str] = []
+        for row in rows:
+            buffer.append("\t".join(_esc(v) for v in row))
+            n += 1
+            if len(buffer) >= 5000:
+                copy.write("\n".join(buffer) + "\n")
+                buffer.clear()
+        if buffer:
+            copy.write("\n".join(buffer) + "\n")
+    return n
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ bulk history load
+@dataclass
+class Loaded:
+    articles: int = 0
+    copies: int = 0
+    stories: int = 0
+
+
+def load_history(
+    pg_url: str,
+    world: PoolWorld,
+    loaded: Loaded,
+    target: int,
+    history_days: float,
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    """Append whole copies of the pool world until ``target`` articles are stored."""
+    import psycopg
+
+    pool_size = len(world.docs)
+    pool_stories = max(world.stories)
+    rare = 1 << 60
+    with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
+        art, ver, ent, sa, fp, lsh, st, sterms, atop, stop = ([] for _ in range(10))
+        while loaded.articles < target:
+            c = loaded.copies
+            take = min(pool_size, target - loaded.articles)
+            salt = rng.getrandbits(62)
+            # Shift this copy so its articles end somewhere in the last history_days.
+            shift = now - timedelta(seconds=rng.uniform(0, history_days * 86400)) - world.start
+            shift -= timedelta(hours=12)
+            base_a, base_s = c * pool_size, c * pool_stories
+            first_art_of_story: dict[int, int] = {}
+            for d in range(take):
+                doc = world.docs[d]
+                aid = base_a + d + 1
+                sid = base_s + world.story[d]
+                when = world.start + timedelta(seconds=doc.offset_s) + shift
+                dup = world.duplicate_of[d]
+                url = f"https://{doc.source}/{c}/{d}.html"
+                chash = _key(f"{doc.title}\n{doc.text}")
+                art.append(
+                    (
+                        aid,
+                        url,
+                        _key(url),
+                        url,
+                        doc.source,
+                        doc.title,
+                        doc.text,
+                        when,
+                        when.date(),
+                        "en",
+                        chash,
+                        1,
+                        "ok",
+                        "1",
+                        when,
+                        when,
+                        "done",
+                        "done",
+                        base_a + dup if dup else None,
+                        sid,
+                    )
+                )
+                ver.append((aid, 1, chash, doc.title, doc.text, when))
+                ent.append(
+                    (aid, 1 + aid % FEEDS, f"k{aid}", url, doc.title, when, when, "fetched", 1, aid)
+                )
+                sa.append((aid, sid, "duplicate" if dup else "original", world.similarity[d], when))
+                fp.append((aid, world.signature[d], when))
+                for band, bucket in world.buckets[d]:
+                    lsh.append((band, (bucket ^ salt) & ((1 << 63) - 1), aid))
+                first_art_of_story.setdefault(world.story[d], aid)
+                for topic_id, hits, snippet in world.matches[d]:
+                    atop.append((aid, topic_id, hits, snippet, when))
+            for psid, story in world.stories.items():
+                if psid not in first_art_of_story:
+                    continue
+                sid = base_s + psid
+                last_seen = story["last_seen"] + shift
+                st.append(
+                    (
+                        sid,
+                        story["first_seen"] + shift,
+                        last_seen,
+                        story["headline"],
+                        base_a + (story["headline_article_id"] or 1),
+                        story["article_count"],
+                        story["source_count"],
+                        json.dumps(story["profile"]),
+                        last_seen,
+                    )
+                )
+                for term in story["terms"]:
+                    if rng.random() < 0.4:
+                        term = rare + rng.getrandbits(40)
+                    sterms.append((term, sid, 0.0, last_seen))
+                first = first_art_of_story[psid] - base_a - 1
+                for topic_id, hits, snippet in world.matches[first]:
+                    stop.append((sid, topic_id, first + base_a + 1, hits, snippet, last_seen))
+            loaded.articles += take
+            loaded.copies += 1
+            loaded.stories += len(first_art_of_story)
+        copy_rows(
+            cur,
+            "stories",
+            (
+                "id",
+                "first_seen",
+                "last_seen",
+                "headline",
+                "headline_article_id",
+                "article_count",
+                "source_count",
+                "profile",
+                "updated_at",
+            ),
+            st,
+        )
+        copy_rows(
+            cur,
+            "articles",
+            (
+                "id",
+                "canonical_url",
+                "url_key",
+                "url",
+                "source",
+                "title",
+                "text",
+                "published",
+                "published_date",
+                "language",
+                "content_hash",
+                "version",
+                "extraction_status",
+                "extractor_version",
+                "first_seen_at",
+                "updated_at",
+                "cluster_status",
+                "tag_status",
+                "duplicate_of",
+                "story_id",
+            ),
+            art,
+        )
+        copy_rows(
+            cur,
+            "article_versions",
+            ("article_id", "version", "content_hash", "title", "text", "seen_at"),
+            ver,
+        )
+        copy_rows(
+            cur,
+            "entries",
+            (
+                "id",
+                "feed_id",
+                "item_key",
+                "url",
+                "title",
+                "published",
+                "first_seen_at",
+                "fetch_status",
+                "fetch_attempts",
+                "article_id",
+            ),
+            ent,
+        )
+        copy_rows(
+            cur, "story_articles", ("article_id", "story_id", "role", "similarity", "added_at"), sa
+        )
+        copy_rows(cur, "fingerprints", ("article_id", "signature", "created_at"), fp)
+        # Rare terms may repeat by chance within one story: keep the first.
+        seen: set[tuple[int, int]] = set()
+        unique_terms = []
+        for row in sterms:
+            if (row[0], row[1]) not in seen:
+                seen.add((row[0], row[1]))
+                unique_terms.append(row)
+        copy_rows(cur, "story_terms", ("term", "story_id", "weight", "last_seen"), unique_terms)
+        copy_rows(cur, "lsh_bands", ("band", "bucket", "article_id"), lsh)
+        copy_rows(
+            cur, "article_topics", ("article_id", "topic_id", "hits", "snippet", "matched_at"), atop
+        )
+        copy_rows(
+            cur,
+            "story_topics",
+            ("story_id", "topic_id", "article_id", "hits", "snippet", "first_matched_at"),
+            stop,
+        )
+        # Document frequencies scale with the stored history.
+        cur.execute("DELETE FROM term_stats")
+        scale = loaded.articles / len(world.docs)
+        copy_rows(
+            cur,
+            "term_stats",
+            ("term", "df"),
+            ((t, max(1, round(df * scale))) for t, df in world.df.items() if t != 0),
+        )
+        cur.execute("INSERT INTO term_stats (term, df) VALUES (0, %s)", (loaded.articles,))
+        for table, column in (
+            ("articles", "id"),
+            ("entries", "id"),
+            ("stories", "id"),
+            ("article_versions", "id"),
+        ):
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                f" (SELECT max({column}) FROM {table}))"
+            )
+        conn.commit()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # a live database has planner statistics
+
+
+# ------------------------------------------------------------------ the timed batch
+def page_html(doc: Doc) -> bytes:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in doc.text.split("\n\n"))
+    return (
+        f"<html><head><title>{html.escape(doc.title)}</title></head><body><article>"
+        f"<h1>{html.escape(doc.title)}</h1>{body}</article></body></html>"
+    ).encode()
+
+
+def add_pending_entries(db_url: str, docs: list[Doc], tag: str) -> list[int]:
+    from sqlalchemy import insert
+
+    from ingest.store.db import transaction
+    from ingest.store.models import Entry
+
+    now = datetime.now(UTC)
+    with transaction(db_url) as session:
+        rows = [
+            {
+                "feed_id": 1 + n % FEEDS,
+                "item_key": f"{tag}-{n}",
+                "url": f"https://{doc.source}/new/{tag}/{n}.html",
+                "title": doc.title,
+                "published": now,
+                "fetch_status": "pending",
+            }
+            for n, doc in enumerate(docs)
+        ]
+        result = session.execute(insert(Entry).returning(Entry.id), rows)
+        return [int(i) for i in result.scalars()]
+
+
+def fetch_writes(db_url: str, entry_ids: list[int], docs: list[Doc]) -> None:
+    """The write transaction of fetch_and_extract for already fetched+extracted pages."""
+    from ingest.dedupe.urls import url_key
+    from ingest.pipeline.fetch import EXTRACTOR_VERSION, content_hash
+    from ingest.store import articles_repo as repo
+    from ingest.store.db import transaction
+
+    now = datetime.now(UTC)
+    with transaction(db_url) as session:
+        entries = repo.load_entries(session, entry_ids)
+    by_id = {e.id: e for e in entries}
+    with transaction(db_url) as session:
+        for entry_id, doc in zip(entry_ids, docs, strict=True):
+            entry = by_id[entry_id]
+            url = entry.url or ""
+            raw = repo.store_raw_page(session, page_html(doc), "text/html; charset=utf-8")
+            write = repo.upsert_article(
+                session,
+                repo.ArticleValues(
+                    canonical_url=url,
+                    url_key=url_key(url),
+                    url=url,
+                    source=entry.source,
+                    site_name=None,
+                    title=doc.title,
+                    text=doc.text,
+                    author=None,
+                    published=now,
+                    language="en",
+                    content_hash=content_hash(doc.title, doc.text),
+                    raw_sha256=raw,
+                    extraction_status="ok",
+                    extraction_error=None,
+                    extractor_version=EXTRACTOR_VERSION,
+                ),
+            )
+            repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
+
+
+def timed_batch(db_url: str, docs: list[Doc], tag: str) -> dict[str, float]:
+    from ingest.pipeline.cluster import cluster_pending
+    from ingest.pipeline.tag import claim_untagged, tag_articles
+
+    entry_ids = add_pending_entries(db_url, docs, tag)
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    fetch_writes(db_url, entry_ids, docs)
+    times["fetch_writes"] = time.perf_counter() - t
+    t = time.perf_counter()
+    while True:
+        step = cluster_pending(db_url, 200)
+        if step.articles + step.skipped == 0:
+            break
+    times["cluster"] = time.perf_counter() - t
+    t = time.perf_counter()
+    while ids := claim_untagged(db_url, 200):
+        tag_articles(db_url, ids)
+    times["tag"] = time.perf_counter() - t
+    times["total"] = sum(times.values())
+    return times
+
+
+# ------------------------------------------------------------------ main
+def setup_config(db_url: str) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from ingest.config import FeedConfig, NewsmonConfig, SubscriptionConfig
+    from ingest.demo.run import default_topics
+    from ingest.pipeline.run import sync_config
+    from ingest.store.db import transaction
+
+    topics = default_topics()
+    sync_config(
+        db_url,
+        NewsmonConfig(
+            feeds=tuple(
+                FeedConfig(url=f"http://127.0.0.1:9/feed{i}.xml", source=f"outlet{i}.example")
+                for i in range(FEEDS)
+            ),
+            topics=topics,
+            subscriptions=(
+                SubscriptionConfig(
+                    name="analyst",
+                    email="analyst@newsmon.example",
+                    topics=tuple(t.name for t in topics),
+                    mode="immediate",
+                ),
+            ),
+        ),
+    )
+    with transaction(db_url) as session:
+        rows = session.execute(text("SELECT name, id FROM topics")).all()
+        feed_ids = [int(r[0]) for r in session.execute(text("SELECT id FROM feeds ORDER BY id"))]
+    assert feed_ids == list(range(1, FEEDS + 1)), "feeds are expected to be numbered 1..N"
+    return {str(name): int(i) for name, i in rows}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--history-days", type=float, default=7.0)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rng = random.Random(20261128)
+    started = time.monotonic()
+    print("paragraph pool and synthetic articles…", flush=True)
+    pool = paragraphs()
+    pool_docs = make_docs(args.pool, pool, rng, span_s=12 * 3600)
+    batches = [make_docs(args.batch, pool, random.Random(7 + i), span_s=3600) for i in range(4)]
+    now = datetime.now(UTC)
+    results: dict[int, dict[str, float]] = {}
+    with scratch_database("newsmon_bench_scale") as db_url:
+        pg_url = db_url.replace("postgresql+psycopg://", "postgresql://")
+        topic_ids = setup_config(db_url)
+        t = time.monotonic()
+        world = build_pool(pool_docs, topic_ids)
+        print(
+            f"  {len(pool)} paragraphs; pool world: {len(world.docs)} articles in "
+            f"{len(world.stories)} stories, clustered+tagged in {time.monotonic() - t:.0f} s",
+            flush=True,
+        )
+        loaded = Loaded()
+        for n, size in enumerate(sizes):
+            t = time.monotonic()
+            load_history(pg_url, world, loaded, size, args.history_days, now, rng)
+            print(
+                f"history {loaded.articles:,} articles, {loaded.stories:,} stories "
+                f"(loaded in {time.monotonic() - t:.0f} s)",
+                flush=True,
+            )
+            if n == 0:  # warm caches and imports (matcher, plans) before the first timing
+                timed_batch(db_url, batches[3][:50], "warmup")
+            times = timed_batch(db_url, batches[n % 3], f"size{size}")
+            results[size] = times
+            per = {k: 1000 * v / args.batch for k, v in times.items()}
+            print(
+                "  per new article: " + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items()),
+                flush=True,
+            )
+    return report(results, sizes, args.batch, time.monotonic() - started)
+
+
+def report(
+    results: dict[int, dict[str, float]], sizes: list[int], batch: int, elapsed: float
+) -> list[dict[str, Any]]:
+    first, last = sizes[0], sizes[-1]
+    print(f"\n{'stored':>10} " + " ".join(f"{k:>14}" for k in results[first]) + "  (ms/article)")
+    for size in sizes:
+        print(
+            f"{size:>10,} " + " ".join(f"{1000 * v / batch:>14.2f}" for v in results[size].values())
+        )
+    out: list[dict[str, Any]] = []
+    for size in sizes:
+        out.append(
+            {
+                "name": f"e2e_scale_ms_per_article_at_{size}",
+                "value": round(1000 * results[size]["total"] / batch, 2),
+                "unit": "ms/article",
+                "baseline": round(1000 * results[first]["total"] / batch, 2),
+                "stages_ms": {k: round(1000 * v / batch, 2) for k, v in results[size].items()},
+            }
+        )
+    ratio = results[last]["total"] / results[first]["total"]
+    out.append(
+        {
+            "name": f"e2e_scale_ratio_{last}_over_{first}",
+            "value": round(ratio, 3),
+            "unit": "ratio",
+            "baseline": 1.0,
+            "target": 1.5,
+            "met": ratio <= 1.5,
+        }
+    )
+    print(
+        f"time per article at {last:,} / at {first:,}: {ratio:.2f} (target <= 1.5); "
+        f"bench took {elapsed:.0f} s"
+    )
+    return out
+
+
+if __name__ == "__main__":
+    found = main()
+    from _results import record
+
+    record(found)
