@@ -75,14 +75,30 @@ def paragraphs() -> list[str]:
     return out
 
 
+_SYLLABLES = ("ka", "lo", "mir", "ten", "vos", "dra", "bel", "quin", "sar", "hu", "zen", "ol")
+
+
+def _name(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
 def make_docs(count: int, pool: Sequence[str], rng: random.Random, span_s: float) -> list[Doc]:
-    """``count`` articles in events of geometric size (mean ~3), ~10% syndicated copies."""
+    """``count`` articles in events of geometric size (mean ~3), ~10% syndicated copies.
+
+    Real paragraphs are shared by many events here (the pool is small), so each event
+    gets its own names and numbers woven into its paragraphs, as real events have.
+    """
     docs: list[Doc] = []
     while len(docs) < count:
-        event = rng.sample(pool, 12)
+        names = [_name(rng) for _ in range(4)]
+        figure = f"{rng.randint(2, 999)},{rng.randint(100, 999)}"
+        event = [
+            f"In {rng.choice(names)}, {rng.choice(names)} said {figure} were affected. {p}"
+            for p in rng.sample(pool, 8)
+        ]
         start = rng.uniform(0, span_s)
         size = 1
-        while rng.random() < 0.65 and size < 30:
+        while rng.random() < 0.6 and size < 30:
             size += 1
         for _ in range(min(size, count - len(docs))):
             if docs and rng.random() < 0.1:  # syndicated: an exact copy elsewhere
@@ -96,10 +112,10 @@ def make_docs(count: int, pool: Sequence[str], rng: random.Random, span_s: float
                     )
                 )
                 continue
-            body = rng.sample(event, rng.randint(3, 6)) + rng.sample(pool, rng.randint(0, 2))
+            body = rng.sample(event, rng.randint(3, 5)) + rng.sample(pool, rng.randint(0, 2))
             words = body[0].split()
             at = rng.randrange(max(1, len(words) - 10))
-            title = " ".join(words[at : at + rng.randint(6, 11)]).strip(" ,.;:") or "Untitled"
+            title = f"{names[0]}: " + " ".join(words[at : at + rng.randint(5, 9)]).strip(" ,.;:")
             docs.append(
                 Doc(
                     title,
@@ -145,7 +161,9 @@ def build_pool(docs: list[Doc], topic_ids: dict[str, int]) -> PoolWorld:
         decision = clusterer.process(
             ClusterDoc(n, doc.title, doc.text, start + timedelta(seconds=doc.offset_s), doc.source)
         )
-        sig = state.sigs.get(n) or minhash.signature(f"{doc.title}\n{doc.text}")
+        sig = state.sigs.get(n)
+        if sig is None:
+            sig = minhash.signature(f"{doc.title}\n{doc.text}")
         world.story.append(decision.story_id)
         world.duplicate_of.append(decision.duplicate_of)
         world.similarity.append(decision.similarity)
@@ -238,6 +256,11 @@ def load_history(
     pool_stories = max(world.stories)
     rare = 1 << 60
     with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
+        # New ids follow whatever is stored (earlier loads and the timed batches).
+        cur.execute("SELECT coalesce(max(id), 0) FROM articles")
+        next_a = int(cur.fetchone()[0])  # type: ignore[index]
+        cur.execute("SELECT coalesce(max(id), 0) FROM stories")
+        next_s = int(cur.fetchone()[0])  # type: ignore[index]
         art, ver, ent, sa, fp, lsh, st, sterms, atop, stop = ([] for _ in range(10))
         while loaded.articles < target:
             c = loaded.copies
@@ -246,7 +269,9 @@ def load_history(
             # Shift this copy so its articles end somewhere in the last history_days.
             shift = now - timedelta(seconds=rng.uniform(0, history_days * 86400)) - world.start
             shift -= timedelta(hours=12)
-            base_a, base_s = c * pool_size, c * pool_stories
+            base_a, base_s = next_a, next_s
+            next_a += pool_size
+            next_s += pool_stories
             first_art_of_story: dict[int, int] = {}
             for d in range(take):
                 doc = world.docs[d]
@@ -282,7 +307,7 @@ def load_history(
                 )
                 ver.append((aid, 1, chash, doc.title, doc.text, when))
                 ent.append(
-                    (aid, 1 + aid % FEEDS, f"k{aid}", url, doc.title, when, when, "fetched", 1, aid)
+                    (1 + aid % FEEDS, f"k{aid}", url, doc.title, when, when, "fetched", 1, aid)
                 )
                 sa.append((aid, sid, "duplicate" if dup else "original", world.similarity[d], when))
                 fp.append((aid, world.signature[d], when))
@@ -372,7 +397,6 @@ def load_history(
             cur,
             "entries",
             (
-                "id",
                 "feed_id",
                 "item_key",
                 "url",
@@ -419,9 +443,7 @@ def load_history(
         cur.execute("INSERT INTO term_stats (term, df) VALUES (0, %s)", (loaded.articles,))
         for table, column in (
             ("articles", "id"),
-            ("entries", "id"),
             ("stories", "id"),
-            ("article_versions", "id"),
         ):
             cur.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
@@ -503,7 +525,7 @@ def fetch_writes(db_url: str, entry_ids: list[int], docs: list[Doc]) -> None:
             repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
 
 
-def timed_batch(db_url: str, docs: list[Doc], tag: str) -> dict[str, float]:
+def timed_batch(db_url: str, docs: list[Doc], tag: str, profile: bool = False) -> dict[str, float]:
     from ingest.pipeline.cluster import cluster_pending
     from ingest.pipeline.tag import claim_untagged, tag_articles
 
@@ -512,12 +534,23 @@ def timed_batch(db_url: str, docs: list[Doc], tag: str) -> dict[str, float]:
     t = time.perf_counter()
     fetch_writes(db_url, entry_ids, docs)
     times["fetch_writes"] = time.perf_counter() - t
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t = time.perf_counter()
     while True:
         step = cluster_pending(db_url, 200)
         if step.articles + step.skipped == 0:
             break
     times["cluster"] = time.perf_counter() - t
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     t = time.perf_counter()
     while ids := claim_untagged(db_url, 200):
         tag_articles(db_url, ids)
@@ -567,6 +600,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--history-days", type=float, default=7.0)
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the cluster stage at the last size"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(20261128)
@@ -598,7 +634,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             )
             if n == 0:  # warm caches and imports (matcher, plans) before the first timing
                 timed_batch(db_url, batches[3][:50], "warmup")
-            times = timed_batch(db_url, batches[n % 3], f"size{size}")
+            times = timed_batch(
+                db_url, batches[n % 3], f"size{size}", args.profile and size == sizes[-1]
+            )
             results[size] = times
             per = {k: 1000 * v / args.batch for k, v in times.items()}
             print(

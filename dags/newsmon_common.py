@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -98,28 +99,37 @@ def poll_schedule() -> timedelta | str | None:
 
 
 @contextlib.contextmanager
-def main_module_hidden() -> Iterator[None]:
-    """Let a stage start worker processes (forkserver/spawn) from inside a task.
+def worker_processes_allowed() -> Iterator[None]:
+    """Let a stage start its own worker processes (extraction, parsing) inside a task.
 
-    Such children re-import the parent's ``__main__``; in a task that is the ``airflow``
-    entry script, which cannot be imported there (the task runner masks the metadata
-    database URL), so every child would die at start. Hiding ``__main__``'s file and
-    spec while the stage runs makes the children start clean.
+    Two things in a task process stop ``multiprocessing`` children from starting:
+
+    - forkserver/spawn children re-import the parent's ``__main__``: in a task that is
+      the ``airflow`` entry script, which cannot be imported there (the task runner
+      masks the metadata database URL), so every child dies at start. Hiding
+      ``__main__``'s file and spec while the stage runs makes them start clean.
+    - under CeleryExecutor the task process is forked from a prefork pool process,
+      which is daemonic, and daemonic processes may not have children. The task
+      process owns its lifetime (the stage's pool joins its children), so the flag
+      is lifted for the duration of the stage.
     """
     main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved = {
-        name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
+    saved = {}
+    if main is not None:
+        saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    was_daemon = config.get("daemon")
+    config["daemon"] = False
     try:
         yield
     finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
+        if was_daemon is not None:
+            config["daemon"] = was_daemon
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:

@@ -15,12 +15,12 @@ from newsmon_common import (
     batches,
     config_path,
     default_args,
-    main_module_hidden,
     poll_schedule,
     project_db_url,
     reported_nothing,
     setting_int,
     summary_dict,
+    worker_processes_allowed,
 )
 
 
@@ -76,7 +76,7 @@ def newsmon_poll() -> None:
 
         context: dict[str, Any] = get_current_context()  # type: ignore[assignment]
         context["batch_label"] = f"{len(feed_ids)} feeds from #{feed_ids[0]}"
-        with main_module_hidden():
+        with worker_processes_allowed():
             return summary_dict(poll_feeds(project_db_url(), feed_ids))
 
     @task(

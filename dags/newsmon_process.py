@@ -15,11 +15,11 @@ from newsmon_common import (
     NewsmonFailureNotifier,
     batches,
     default_args,
-    main_module_hidden,
     project_db_url,
     reported_nothing,
     setting_int,
     summary_dict,
+    worker_processes_allowed,
 )
 
 
@@ -64,7 +64,7 @@ def newsmon_process() -> None:
 
         context: dict[str, Any] = get_current_context()  # type: ignore[assignment]
         context["batch_label"] = f"{len(entry_ids)} entries from #{entry_ids[0]}"
-        with main_module_hidden():
+        with worker_processes_allowed():
             return summary_dict(run(project_db_url(), entry_ids))
 
     @task(

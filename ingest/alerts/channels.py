@@ -21,10 +21,9 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
 
-from ingest.alerts.http import JsonPoster
 from ingest.alerts.render import RenderedAlert
 from ingest.config import Settings
-from ingest.net import AddressPolicy, ErrorClass, FetchError
+from ingest.net import AddressPolicy, ErrorClass, FetchError, JsonPoster
 from ingest.net.guard import numeric_host
 
 SIGNATURE_HEADER = "X-Newsmon-Signature"

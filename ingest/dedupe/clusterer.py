@@ -30,6 +30,7 @@ CENTROID_TERMS = 300
 MEMBER_TERMS = 60
 MAX_MEMBERS = 12
 MAX_SOURCES = 1000
+MAX_TEXT_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,14 @@ class ClusterParams:
     join_threshold: float = 0.45
     # Logistic model of "same event" over (centroid cosine, best single-link cosine,
     # names/numbers cosine, time distance / window, centroid x names interaction),
-    # fitted on the union of the bench/data/clustering sets (bench/cluster_quality.py).
-    bias: float = -2.284
-    w_centroid: float = 5.112
-    w_single_link: float = 3.313
-    w_specific: float = 4.051
-    w_time: float = -2.615
-    w_centroid_specific: float = 1.756
+    # fitted on the union of the bench/data/clustering sets
+    # (`python bench/cluster_quality.py --fit`); the threshold from `--tune`.
+    bias: float = -2.076
+    w_centroid: float = 5.313
+    w_single_link: float = 3.476
+    w_specific: float = 3.71
+    w_time: float = -2.814
+    w_centroid_specific: float = 1.791
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,8 @@ class Clusterer:
         done = self.state.assignment(doc.article_id)
         if done is not None:
             return done
-        sig = minhash.signature(f"{doc.title}\n{doc.text}")
+        # Bounded work on untrusted sizes: the first MAX_TEXT_CHARS decide.
+        sig = minhash.signature(f"{doc.title[:MAX_TEXT_CHARS]}\n{doc.text[:MAX_TEXT_CHARS]}")
         buckets = minhash.band_buckets(sig)
         original = self._duplicate_of(sig, buckets)
         if original is not None:

@@ -99,8 +99,10 @@ def extract_article(
     """Extract body text and metadata from page bytes; never raises for bad input.
 
     ``url`` is where the page was fetched from (used for relative links, the canonical URL
-    rule and date hints). ``feed_title``/``feed_summary`` are what the feed entry said;
-    the title is used when the page has none. ``content_type`` is the HTTP header, if known.
+    rule and date hints). ``feed_title``/``feed_summary`` are what the feed entry said:
+    the feed title stands in when the page has no title and, like the page title, marks
+    headline blocks to drop from the body; the summary is accepted but not used yet.
+    ``content_type`` is the HTTP header, if known.
     Failures come back as an Article with ``error`` set (class from ``ERROR_CLASSES``).
     """
     del feed_summary  # accepted for a stable signature; not used by the current method

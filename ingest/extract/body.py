@@ -47,7 +47,7 @@ _BOILERPLATE_START = re.compile(
     r"""^\W{0,3}(
         related(\s+(articles?|stories|content|coverage|posts?|reading|links?))?\s*[:|]
       | read\s+(more|also|next)\b | see\s+(more|also)\b | also\s+read\b | more\s+on\s+this
-      | recommended\b\s*[:|] | don'?t\s+miss\b | most\s+(read|popular)\b | trending\b\s*[:|]
+      | recommended\b\s*[:|] | don['’]?t\s+miss\b | most\s+(read|popular)\b | trending\b\s*[:|]
       | sign\s+up\b | subscribe\b | click\s+here\b | follow\s+(us|\w+)(\s+\w+){0,4}\s+on\s+
         (twitter|facebook|instagram|linkedin|youtube|tiktok)
       | share\s+(this|on)\b | advertisement\s*$ | copyright\b | ©
@@ -70,7 +70,17 @@ _BLOCK_TAGS = ("p", "head", "item", "quote", "list", "table")
 
 
 def _block_text(element: _Element) -> str:
-    return " ".join("".join(element.itertext()).split())
+    """The block's text with line breaks (``<lb/>``) read as spaces, whitespace collapsed."""
+    parts: list[str] = []
+
+    def walk(node: _Element) -> None:
+        parts.append(" " if node.tag == "lb" else node.text or "")
+        for child in node:
+            walk(child)
+            parts.append(child.tail or "")
+
+    walk(element)
+    return " ".join("".join(parts).split())
 
 
 def is_boilerplate_block(text: str) -> bool:

@@ -3,7 +3,7 @@
 ``trafilatura.bare_extraction(with_metadata=True)`` also computes categories, tags and
 the licence, which we do not store and which cost about a fifth of the metadata time;
 so we call the parts we need ourselves, in trafilatura's order. The date comes from
-htmldate (``original_date``: the publication, not the last update).
+htmldate (``original_date``: the publication, not the last update), quick search first.
 """
 
 from __future__ import annotations
@@ -36,6 +36,21 @@ class PageMetadata:
     site_name: str | None
 
 
+def _publication_date(tree: HtmlElement, url: str | None) -> str | None:
+    """htmldate's quick search (markup, URL), then its free-text search if that failed.
+
+    The extensive search runs dateparser, whose per-language set-up costs seconds on
+    first use in each process; most pages never need it.
+    """
+    for extensive in (False, True):
+        params = set_date_params(extensive)
+        params["url"] = url
+        found = find_date(tree, **params)
+        if found:
+            return str(found)
+    return None
+
+
 def page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     """Metadata of a parsed page; ``tree`` is not modified."""
     found = examine_meta(tree)
@@ -47,9 +62,7 @@ def page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         LOGGER.debug("JSON-LD metadata skipped: %s", exc)
     title = found.title or extract_title(tree)
     author = found.author or extract_author(tree)
-    date_params = set_date_params(True)
-    date_params["url"] = url
-    date = find_date(tree, **date_params)
+    date = _publication_date(tree, url)
     site_name = found.sitename or extract_sitename(tree)
     if site_name:
         site_name = site_name.lstrip("@")

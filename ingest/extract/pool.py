@@ -41,7 +41,7 @@ from typing import Any
 
 from ingest.extract.article import Article, extract_article
 
-_PRELOAD = ["ingest.extract.article"]
+_PRELOAD = ["ingest.extract._preload"]
 _STOP = None
 _GC_THRESHOLDS = (50_000, 20, 20)
 

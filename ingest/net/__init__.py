@@ -12,6 +12,7 @@ Failures raise :class:`FetchError` whose :class:`ErrorClass` says why.
 from ingest.net.client import Fetcher, FetchResult, fetch_page, fetch_url, parse_retry_after
 from ingest.net.errors import ErrorClass, FetchError
 from ingest.net.guard import AddressPolicy, check_url
+from ingest.net.post import HttpReply, JsonPoster, post_json
 
 __all__ = [
     "AddressPolicy",
@@ -19,8 +20,11 @@ __all__ = [
     "FetchError",
     "FetchResult",
     "Fetcher",
+    "HttpReply",
+    "JsonPoster",
     "check_url",
     "fetch_page",
     "fetch_url",
     "parse_retry_after",
+    "post_json",
 ]

@@ -10,6 +10,7 @@ Bodies are read raw and decoded by :mod:`ingest.net.decode` under a byte cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ssl
 import time
@@ -26,7 +27,7 @@ from ingest.config import Settings, get_settings
 from ingest.net.decode import ACCEPT_ENCODING, decoder_for
 from ingest.net.errors import ErrorClass, FetchError
 from ingest.net.guard import AddressPolicy, check_url
-from ingest.net.transport import guarded_transport
+from ingest.net.transport import guarded_transport, ssl_context
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
@@ -110,6 +111,8 @@ def _classify(exc: BaseException, url: str) -> FetchError:
         if isinstance(seen, ssl.SSLError):
             return FetchError(ErrorClass.TLS, str(seen) or "TLS failure", url=url)
         seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return FetchError(ErrorClass.BAD_URL, str(exc) or "invalid URL", url=url)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return FetchError(ErrorClass.TIMEOUT, "deadline exceeded", url=url)
     if isinstance(exc, httpx.ConnectError):
@@ -143,12 +146,12 @@ class Fetcher:
     def __init__(self, settings: Settings | None = None, *, max_connections: int = 200) -> None:
         self.settings = settings or get_settings()
         self.policy = AddressPolicy.from_setting(self.settings.allow_networks)
-        self._client = httpx.AsyncClient(
-            transport=guarded_transport(self.policy, max_connections=max_connections),
-            trust_env=False,
-            follow_redirects=False,
-            headers={"User-Agent": self.settings.user_agent_string},
-        )
+        self._ssl = ssl_context()  # built once: loading CA certificates is slow
+        # One small connection pool per host: httpcore scans every connection of a pool
+        # on every request, so one shared pool over hundreds of hosts costs O(hosts).
+        # Transports, not clients: httpx's client parses every Location header itself
+        # and raises on hostile ones; redirects are ours to judge.
+        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
         self._gates: dict[str, HostGate] = {}
         # Taken after the host gate, so requests queued for a busy host hold no slot.
         self._in_flight = asyncio.Semaphore(max_connections)
@@ -163,7 +166,17 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            await transport.aclose()
+
+    def _transport_for(self, host: str) -> httpx.AsyncHTTPTransport:
+        transport = self._transports.get(host)
+        if transport is None:
+            pool_size = 2 * max(1, self.settings.per_host_concurrency)  # http and https
+            transport = guarded_transport(self.policy, max_connections=pool_size, ctx=self._ssl)
+            self._transports[host] = transport
+        return transport
 
     def gate(self, host: str) -> HostGate:
         """The politeness gate for one host name."""
@@ -209,10 +222,23 @@ class Fetcher:
                     url=current,
                     retry_after_s=wait,
                 )
-            async with gate, self._in_flight:
+            async with contextlib.AsyncExitStack() as held:
                 loop = asyncio.get_running_loop()
-                if deadline_at is None:  # waiting for the gate is not the server's fault
+                if deadline_at is None:
+                    # The clock starts once the first host lets us in: waiting behind our
+                    # own politeness limits is not the server's fault.
+                    await held.enter_async_context(gate)
+                    await held.enter_async_context(self._in_flight)
                     deadline_at = loop.time() + deadline
+                else:  # a redirect hop: the deadline already runs
+                    try:
+                        async with asyncio.timeout_at(deadline_at):
+                            await held.enter_async_context(gate)
+                            await held.enter_async_context(self._in_flight)
+                    except TimeoutError:
+                        raise FetchError(
+                            ErrorClass.TIMEOUT, "deadline exceeded", url=current
+                        ) from None
                 try:
                     async with asyncio.timeout_at(deadline_at):
                         hop = await self._request(
@@ -235,7 +261,13 @@ class Fetcher:
                     redirects=hops,
                     permanent_url=current if hops and all_permanent else None,
                 )
-            target = check_url(urljoin(current, hop.location), self.policy)
+            try:
+                joined = urljoin(current, hop.location)
+            except ValueError:
+                raise FetchError(
+                    ErrorClass.BAD_URL, "malformed redirect Location", url=current
+                ) from None
+            target = check_url(joined, self.policy)
             hops.append((hop.status, target))
             all_permanent = all_permanent and hop.status in PERMANENT_REDIRECTS
             if target in seen:
@@ -250,8 +282,14 @@ class Fetcher:
         self, url: str, headers: Mapping[str, str], limit: int, remaining: float
     ) -> _Hop:
         timeout = httpx.Timeout(remaining, connect=min(self.settings.connect_timeout_s, remaining))
-        request = self._client.build_request("GET", url, headers=dict(headers), timeout=timeout)
-        response = await self._client.send(request, stream=True)
+        transport = self._transport_for(urlsplit(url).hostname or "")
+        request = httpx.Request(
+            "GET",
+            url,
+            headers={"User-Agent": self.settings.user_agent_string, **headers},
+            extensions={"timeout": timeout.as_dict()},
+        )
+        response = await transport.handle_async_request(request)
         try:
             stream = response.extensions.get("network_stream")
             peer = stream.get_extra_info("server_addr") if stream is not None else None

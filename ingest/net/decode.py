@@ -67,6 +67,8 @@ class ZlibDecoder:
         self._budget = _Budget(limit)
         self._gzip = gzip
         self._obj: zlib._Decompress | None = None
+        self._head = b""  # deflate: the first bytes, until the zlib header can be sniffed
+        self._started = False
 
     def _new(self, first: bytes) -> zlib._Decompress:
         if self._gzip:
@@ -76,6 +78,11 @@ class ZlibDecoder:
         return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
     def feed(self, data: bytes) -> bytes:
+        if not self._gzip and not self._started:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            data, self._head, self._started = self._head, b"", True
         out: list[bytes] = []
         try:
             while data:
@@ -96,6 +103,9 @@ class ZlibDecoder:
 
     def finish(self) -> bytes:
         out: list[bytes] = []
+        if self._head:  # a one-byte deflate body
+            head, self._head, self._started = self._head, b"", True
+            out.append(self.feed(head))
         obj = self._obj
         try:
             while obj is not None and not obj.eof:

@@ -93,9 +93,11 @@ def ssl_context() -> ssl.SSLContext:
     return ctx
 
 
-def guarded_transport(policy: AddressPolicy, *, max_connections: int) -> httpx.AsyncHTTPTransport:
+def guarded_transport(
+    policy: AddressPolicy, *, max_connections: int, ctx: ssl.SSLContext | None = None
+) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through :class:`GuardedBackend`."""
-    ctx = ssl_context()
+    ctx = ctx or ssl_context()
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )

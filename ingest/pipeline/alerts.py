@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ingest.alerts.channels import DeliveryError, channel_for
-from ingest.alerts.http import JsonPoster
 from ingest.alerts.outbox import digest_key, plan_alert, retry_delay
 from ingest.alerts.policy import Policy, StorySnapshot, digest_window, route_alert
 from ingest.alerts.render import (
@@ -38,6 +37,7 @@ from ingest.alerts.render import (
     story_url,
 )
 from ingest.config import Settings, get_settings
+from ingest.net import JsonPoster
 from ingest.store import alerts_repo as repo
 from ingest.store.db import transaction
 from ingest.store.types import utcnow

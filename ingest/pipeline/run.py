@@ -44,7 +44,7 @@ def run_once(
     """Poll due feeds, fetch and extract new entries, cluster, tag, send due alerts."""
     from ingest.pipeline import fetch
     from ingest.pipeline.alerts import release_digests, send_due_alerts
-    from ingest.pipeline.cluster import cluster_pending
+    from ingest.pipeline.cluster import cluster_all_pending
     from ingest.pipeline.poll import poll_due
     from ingest.pipeline.tag import tag_pending
 
@@ -72,7 +72,7 @@ def run_once(
         if part.retry_later == part.entries:
             break  # everything left is waiting for a later run
     done("fetch", total)
-    done("cluster", cluster_pending(db_url))
+    done("cluster", cluster_all_pending(db_url, settings=settings))
     done("tag", tag_pending(db_url))
     done("digests", {"released": release_digests(db_url)})
     done("alerts", send_due_alerts(db_url, settings=settings))

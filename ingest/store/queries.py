@@ -135,6 +135,16 @@ def list_stories(
     ]
 
 
+def count_stories(session: Session, *, topic: str | None = None) -> int:
+    """How many stories there are at all (optionally of one topic)."""
+    stmt = select(func.count()).select_from(Story)
+    if topic:
+        stmt = stmt.join(StoryTopic, StoryTopic.story_id == Story.id).join(
+            Topic, and_(Topic.id == StoryTopic.topic_id, Topic.name == topic)
+        )
+    return int(session.scalar(stmt) or 0)
+
+
 @dataclass(frozen=True)
 class StoryArticleRow:
     article_id: int

@@ -117,7 +117,7 @@ def create_app(
         return _error(
             request,
             503,
-            f"the newsmon database is not usable ({first[:200]}); "
+            f"the database is not usable ({first[:200]}); "
             "is it reachable and migrated (`newsmon db upgrade`)?",
         )
 
@@ -158,6 +158,9 @@ def create_app(
         stories = _stories(topic, since, until, limit)
         with queries.read_session(database_url()) as session:
             topics = queries.topic_names(session)
+            # An empty window says how many stories exist outside it (a quiet week
+            # must not look like an empty database).
+            total = 0 if stories else queries.count_stories(session, topic=topic or None)
         return page(
             request,
             "stories.html",
@@ -168,6 +171,7 @@ def create_app(
             since=since or "all",
             until=until or "",
             since_choices=["24h", "7d", "30d", "all"],
+            total=total,
         )
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)

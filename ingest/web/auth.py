@@ -4,7 +4,7 @@ Decision: HTTP Basic, not a cookie session. It needs no login page, no session s
 to rotate and no CSRF protection (the app has no state-changing endpoints), works with
 curl and a Prometheus scraper as well as browsers, and is checked on every request in
 constant time. Basic credentials are only obfuscated, so a non-loopback deployment
-belongs behind TLS (a reverse proxy) — see docs/web.md.
+belongs behind TLS (a reverse proxy that terminates HTTPS).
 
 Inside Airflow the app is mounted behind Airflow's own authentication instead (the
 plugin passes ``requires_authenticated()`` as a dependency) and this module is unused.

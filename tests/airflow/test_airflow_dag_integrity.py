@@ -125,19 +125,28 @@ def test_poll_schedule_default_and_override(monkeypatch: pytest.MonkeyPatch, dag
 
 
 def test_worker_processes_start_from_inside_a_task(tmp_path: Path) -> None:
-    """Children started by a stage must not re-run the parent's __main__ file (in a task
-    that is the airflow entry script). Here the parent's main file fails on import."""
+    """A stage must be able to start worker processes from a task process: children
+    must not re-run the parent's __main__ file (in a task, the airflow entry script:
+    here a main that fails when re-imported), and a daemonic parent (a Celery prefork
+    pool process) must be allowed children."""
     script = tmp_path / "entry.py"
     script.write_text(
         "import sys, multiprocessing\n"
         "if __name__ != '__main__':\n"
         "    raise SystemExit('re-imported main')\n"
         f"sys.path.insert(0, {str(DAGS_DIR)!r})\n"
-        "from newsmon_common import main_module_hidden\n"
-        "ctx = multiprocessing.get_context('forkserver')\n"
-        "with main_module_hidden():\n"
-        "    with ctx.Pool(1) as pool:\n"
-        "        print(pool.apply(abs, (-3,)))\n"
+        "from newsmon_common import worker_processes_allowed\n"
+        "def stage(queue):\n"
+        "    with worker_processes_allowed():\n"
+        "        ctx = multiprocessing.get_context('forkserver')\n"
+        "        with ctx.Pool(1) as pool:\n"
+        "            queue.put(pool.apply(abs, (-3,)))\n"
+        "fork = multiprocessing.get_context('fork')\n"
+        "queue = fork.Queue()\n"
+        "task = fork.Process(target=stage, args=(queue,), daemon=True)\n"
+        "task.start()\n"
+        "print(queue.get(timeout=60))\n"
+        "task.join(30)\n"
     )
     import subprocess
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ingest.dedupe import Clusterer, ClusterParams, Doc, InMemoryClusterState
 from ingest.dedupe.stream import cluster_records
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
-
-
-def partition(labels: dict[str, str]) -> set[frozenset[str]]:
-    groups: dict[str, set[str]] = {}
-    for doc, label in labels.items():
-        groups.setdefault(label, set()).add(doc)
-    return {frozenset(g) for g in groups.values()}
 
 
 def _run(records: list[dict]) -> tuple[dict[str, str], dict[str, str | None]]:
@@ -104,3 +100,19 @@ def test_headline_and_counts_are_kept(basil_stream) -> None:
         assert story.headline
         assert story.article_count >= 3
         assert story.first_seen <= story.last_seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=80), st.text(max_size=400), st.integers(0, 200)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_input_gets_a_decision(items: list[tuple[str, str, int]]) -> None:
+    clusterer = Clusterer(InMemoryClusterState())
+    for number, (title, text, hours) in enumerate(items, start=1):
+        decision = clusterer.process(Doc(number, title, text, T0 + timedelta(hours=hours)))
+        assert decision.duplicate_of is None or decision.duplicate_of < number
+        assert decision.story_id >= 1

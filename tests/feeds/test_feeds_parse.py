@@ -24,6 +24,12 @@ RSS20 = b"""<?xml version="1.0" encoding="utf-8"?>
 <item><title>Second</title><link>/b</link><pubDate>Tue, 02 Jan 2024 11:00:00 GMT</pubDate></item>
 </channel></rss>"""
 
+RSS090 = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns="http://my.netscape.com/rdf/simple/0.9/">
+<channel><title>Ninety</title><link>http://n.example/</link><description>d</description></channel>
+<item><title>N1</title><link>http://n.example/1</link></item></rdf:RDF>"""
+
 RSS091 = b"""<?xml version="1.0"?>
 <!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"
  "http://my.netscape.com/publish/formats/rss-0.91.dtd">
@@ -76,6 +82,7 @@ JSONFEED = json.dumps(
     ("body", "kind", "count"),
     [
         (RSS20, "rss20", 2),
+        (RSS090, "rss090", 1),
         (RSS091, "rss091", 1),
         (RSS092, "rss092", 1),
         (RSS10, "rss10", 2),

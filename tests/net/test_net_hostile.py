@@ -306,3 +306,11 @@ def test_environment_proxies_are_ignored(
     internet.routes["/ok"] = hs.respond(200, b"direct")
     outcome = measured(settings, lambda f: f.fetch(internet.url("/ok")))
     assert isinstance(outcome, FetchResult) and outcome.body == b"direct"
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "javascript:alert(1)", "file:///etc/passwd"])
+def test_malformed_or_foreign_redirects_are_bad_urls(
+    settings: Settings, internet: Any, hs: ModuleType, location: str
+) -> None:
+    internet.routes["/r"] = hs.redirect(location)
+    assert fetch_error(settings, internet.url("/r")).error_class is ErrorClass.BAD_URL

@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.web import create_app
-
-from .conftest import World  # type: ignore[import-not-found]
+from tests.web.web_world import World
 
 
 @pytest.fixture
@@ -190,3 +189,10 @@ def test_mounted_under_a_prefix_links_stay_inside(world: World) -> None:
     assert f'href="/newsmon/stories/{world.flood_story}"' in html
     assert 'href="/newsmon/feeds"' in html
     assert client.get("/newsmon/api/feeds").status_code == 200
+
+
+def test_empty_window_offers_all_stories(client: TestClient) -> None:
+    html = client.get("/stories", params={"since": "24h", "topic": "quakes"}).text
+    assert "No stories for topic quakes in this period." in html
+    assert 'href="/stories?since=all&amp;topic=quakes"' in html
+    assert "Show all 1 stories" in html

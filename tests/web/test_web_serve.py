@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from ingest.web.auth import BindPolicyError, check_bind, is_loopback
-
-from .conftest import World  # type: ignore[import-not-found]
+from tests.web.web_world import World
 
 PASSWORD = "correct horse battery"
 

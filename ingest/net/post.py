@@ -1,26 +1,22 @@
-"""POSTing alert JSON through newsmon's one HTTP layer (:mod:`ingest.net`).
+"""POSTing JSON (alert webhooks, Slack) through the same guarded transport as fetches.
 
 Webhook and Slack URLs are operator-configured but still go through the SSRF guard:
-a subscription must not be a way to reach the metadata service or the database.
-
-``ingest.net`` did not yet export a POST function when this was written; until it does,
-:class:`JsonPoster` builds a client on ``ingest.net``'s guarded transport (so the URL
-check and per-connection address vetting are the same code as for feeds). When
-``ingest.net.post_json`` exists it is used instead.
+a subscription must not be a way to reach the metadata service or the database. The
+reply body is only read raw and capped (never decoded): only the status matters, and a
+compressed reply could otherwise expand without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from ingest.config import Settings
-from ingest.net import AddressPolicy, ErrorClass, FetchError, check_url
+from ingest.net.errors import ErrorClass, FetchError
+from ingest.net.guard import AddressPolicy, check_url
 from ingest.net.transport import guarded_transport
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -32,11 +28,6 @@ class HttpReply:
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-def _net_post_json() -> Callable[..., Any] | None:
-    post = getattr(importlib.import_module("ingest.net"), "post_json", None)
-    return post if callable(post) else None
 
 
 class JsonPoster:
@@ -78,10 +69,6 @@ class JsonPoster:
         return self._loop, self._client
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
-        net_post = _net_post_json()
-        if net_post is not None:
-            status, reply_headers, reply_body = net_post(url, body, dict(headers))
-            return HttpReply(int(status), dict(reply_headers), bytes(reply_body))
         target = check_url(url, self.policy)
         loop, client = self._ensure_client()
         return loop.run_until_complete(self._post(client, target, body, headers))
@@ -100,7 +87,7 @@ class JsonPoster:
                 try:
                     chunks: list[bytes] = []
                     size = 0
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in response.aiter_raw():
                         size += len(chunk)
                         if size > MAX_RESPONSE_BYTES:
                             break  # only the status matters; never buffer a huge reply
