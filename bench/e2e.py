@@ -460,8 +460,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "--budget-factor",
         type=float,
         default=1.0,
-        help="stop newsmon after this many times trafilatura's time and extrapolate",
+        help="stop newsmon after this many times trafilatura's time (at least 240 s) and"
+        " extrapolate from the share of the work done",
     )
+    parser.add_argument("--no-record", action="store_true", help="print, do not record")
     parser.add_argument("--worker", metavar="DB_URL", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -496,7 +498,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     args.delay,
                     args.workers,
                     args.batch,
-                    budget_s=max(60.0, args.budget_factor * traf["elapsed_s"]),
+                    # At least 4 minutes, so an extrapolated figure rests on a real sample.
+                    budget_s=max(240.0, args.budget_factor * traf["elapsed_s"]),
                 )
             stats = server_stats(meta)
     finally:
@@ -598,7 +601,7 @@ def report(
 
 if __name__ == "__main__":
     found = main()
-    if found:
+    if found and "--no-record" not in sys.argv:
         from _results import record
 
         record(found)

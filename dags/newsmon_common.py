@@ -108,10 +108,12 @@ def worker_processes_allowed() -> Iterator[None]:
       the ``airflow`` entry script, which cannot be imported there (the task runner
       masks the metadata database URL), so every child dies at start. Hiding
       ``__main__``'s file and spec while the stage runs makes them start clean.
-    - under CeleryExecutor the task process is forked from a prefork pool process,
-      which is daemonic, and daemonic processes may not have children. The task
-      process owns its lifetime (the stage's pool joins its children), so the flag
-      is lifted for the duration of the stage.
+    - under CeleryExecutor the task process is forked from a billiard prefork pool
+      process: it is daemonic (daemonic processes may not have children) and its
+      authkey is billiard's type, which the standard library cannot hand to a new
+      child. The task process owns its lifetime (the stage's pool joins its
+      children), so for the duration of the stage the flag is lifted and the authkey
+      re-wrapped as the standard library's type (same bytes).
     """
     main = sys.modules.get("__main__")
     saved = {}
@@ -120,13 +122,15 @@ def worker_processes_allowed() -> Iterator[None]:
         main.__dict__.pop("__file__", None)
         main.__dict__["__spec__"] = None
     config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
-    was_daemon = config.get("daemon")
+    saved_config = {k: config[k] for k in ("daemon", "authkey") if k in config}
     config["daemon"] = False
+    authkey = config.get("authkey")
+    if authkey is not None and type(authkey) is not multiprocessing.process.AuthenticationString:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(authkey))
     try:
         yield
     finally:
-        if was_daemon is not None:
-            config["daemon"] = was_daemon
+        config.update(saved_config)
         if main is not None:
             main.__dict__.pop("__spec__", None)
             main.__dict__.update(saved)

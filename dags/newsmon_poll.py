@@ -85,7 +85,7 @@ def newsmon_poll() -> None:
         doc_md="Announce new entries (updates `newsmon://articles`); skipped when none.",
     )
     def announce_new_entries(summaries: list[dict[str, Any]]) -> int:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         summaries = list(summaries or [])
         if not summaries or reported_nothing(summaries, ("new_entries", "new_items", "entries")):

@@ -87,7 +87,7 @@ def newsmon_process() -> None:
         doc_md="Announce stories (updates `newsmon://stories`); skipped when nothing new.",
     )
     def announce_stories(clustered: dict[str, Any], tagged: dict[str, Any]) -> None:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         keys = ("matches", "new_matches", "story_matches", "alerts", "outbox_rows")
         if reported_nothing([tagged], keys):

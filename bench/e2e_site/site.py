@@ -156,14 +156,40 @@ def _headline(paragraph: str, rng: random.Random) -> str:
     return " ".join(words[start : start + rng.randint(6, 11)]).strip(" ,.;:") or "Untitled"
 
 
-def _shuffle_body(page: str, pool: list[str], rng: random.Random) -> tuple[str, str]:
-    """Replace long paragraphs by pool paragraphs; returns (page, first new paragraph)."""
+_SYLLABLES = ("ka", "lo", "mir", "ten", "vos", "dra", "bel", "quin", "sar", "hu", "zen", "ol")
+
+
+@dataclass
+class _Event:
+    """What the articles about one real-world event share: names, a figure, paragraphs."""
+
+    names: list[str]
+    figure: str
+    paragraphs: list[str]
+
+
+def _new_event(pool: list[str], rng: random.Random) -> _Event:
+    names = [
+        "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+        for _ in range(4)
+    ]
+    return _Event(names, f"{rng.randint(2, 999)},{rng.randint(100, 999)}", rng.sample(pool, 6))
+
+
+def _shuffle_body(page: str, pool: list[str], event: _Event, rng: random.Random) -> tuple[str, str]:
+    """Replace long paragraphs by the event's and the pool's paragraphs, the event's names
+    woven in (the pool is small: without them unrelated articles would look alike).
+    Returns (page, first new paragraph)."""
     first: list[str] = []
 
     def swap(match: re.Match[str]) -> str:
         if len(_TAG.sub("", match.group(2)).strip()) < 80:
             return match.group(0)
-        chosen = rng.choice(pool)
+        source = event.paragraphs if rng.random() < 0.5 else pool
+        chosen = (
+            f"In {rng.choice(event.names)}, {rng.choice(event.names)} said {event.figure} "
+            f"people were affected. {rng.choice(source)}"
+        )
         if not first:
             first.append(chosen)
         return match.group(1) + chosen + match.group(3)
@@ -209,6 +235,7 @@ def build_site(
     pool = _paragraph_pool(bases)
     originals: list[_Article] = []
     by_host: dict[str, list[_Article]] = {h: [] for h in host_names}
+    event: _Event | None = None
     kinds = {"original": 0, "syndicated": 0, "revision": 0, "tracking_variant": 0}
     for slot in range(pages):
         host = host_names[slot % hosts]
@@ -246,7 +273,10 @@ def build_site(
             canonical = site.base(source.host) + source.path
         else:
             template = rng.choice(bases)
-            body, lead = _shuffle_body(template.html, pool, rng)
+            # Events of geometric size (mean ~2.5 originals), like real news.
+            if event is None or rng.random() < 0.4:
+                event = _new_event(pool, rng)
+            body, lead = _shuffle_body(template.html, pool, event, rng)
             title = _headline(lead, rng)
             body = _retitle(body, title)
             kind = "original"

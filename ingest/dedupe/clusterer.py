@@ -39,7 +39,7 @@ class ClusterParams:
 
     window_hours: float = 72.0
     duplicate_jaccard: float = 0.6
-    duplicate_specific: float = 0.5
+    duplicate_specific: float = 0.7  # containment of names and numbers (see minhash)
     join_threshold: float = 0.45
     # Logistic model of "same event" over (centroid cosine, best single-link cosine,
     # names/numbers cosine, time distance / window, centroid x names interaction),
@@ -302,7 +302,7 @@ class Clusterer:
             for aid in candidates
             if aid in sigs
             and minhash.jaccard(sig, sigs[aid]) >= p.duplicate_jaccard
-            and minhash.specific_jaccard(sig, sigs[aid]) >= p.duplicate_specific
+            and minhash.specific_containment(sig, sigs[aid]) >= p.duplicate_specific
         ]
         # Only originals are indexed, so the earliest match is the earliest copy.
         return min(matches) if matches else None

@@ -27,7 +27,9 @@ class InMemoryClusterState:
 
     def __init__(self) -> None:
         self.decisions: dict[int, Decision] = {}
-        self.buckets: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        # One dict per band: bucket -> article id, or a list of ids once shared (most
+        # buckets hold one article; a bare int costs a fraction of a list).
+        self.bands: list[dict[int, int | list[int]]] = [{} for _ in range(minhash.BANDS)]
         self.sigs: dict[int, minhash.Signature] = {}
         self.df: dict[int, int] = {}
         self.stories: dict[int, StoryProfile] = {}
@@ -43,8 +45,12 @@ class InMemoryClusterState:
 
     def lsh_candidates(self, buckets: list[tuple[int, int]]) -> list[int]:
         found: set[int] = set()
-        for key in buckets:
-            found.update(self.buckets.get(key, ()))
+        for band, bucket in buckets:
+            hit = self.bands[band].get(bucket)
+            if isinstance(hit, int):
+                found.add(hit)
+            elif hit:
+                found.update(hit)
         return sorted(found)
 
     def signatures(self, article_ids: list[int]) -> dict[int, minhash.Signature]:
@@ -117,5 +123,16 @@ class InMemoryClusterState:
         self.decisions[doc.article_id] = decision
         if buckets is not None:
             self.sigs[doc.article_id] = signature
-            for key in buckets:
-                self.buckets[key].append(doc.article_id)
+            self.index_buckets(doc.article_id, buckets)
+
+    def index_buckets(self, article_id: int, buckets: list[tuple[int, int]]) -> None:
+        """Add an article under its (band, bucket) pairs."""
+        for band, bucket in buckets:
+            table = self.bands[band]
+            hit = table.get(bucket)
+            if hit is None:
+                table[bucket] = article_id
+            elif isinstance(hit, int):
+                table[bucket] = [hit, article_id]
+            else:
+                hit.append(article_id)

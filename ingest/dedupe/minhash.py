@@ -22,7 +22,9 @@ ROWS = NUM_PERM // BANDS
 # from one template (two earthquakes, two court rulings) share most shingles but not
 # these: a duplicate must agree on both.
 SPECIFIC_PERM = 32
-SIGNATURE_SIZE = NUM_PERM + SPECIFIC_PERM
+# The last slot holds how many distinct names and numbers the document has, so the
+# share of one document's names found in another (containment) can be estimated.
+SIGNATURE_SIZE = NUM_PERM + SPECIFIC_PERM + 1
 SHINGLE_SIZE = 3
 MAX_SHINGLE_TOKENS = 20_000  # bounded work on huge inputs
 
@@ -125,8 +127,10 @@ def signature(text: str) -> Signature:
     """The MinHash signature of ``text``: ``NUM_PERM`` text minima, then
     ``SPECIFIC_PERM`` minima over its names and numbers."""
     out = np.empty(SIGNATURE_SIZE, dtype=np.uint32)
+    specific = specific_hashes(text)
     out[:NUM_PERM] = _minima(shingle_hashes(text), 0, NUM_PERM)
-    out[NUM_PERM:] = _minima(specific_hashes(text), NUM_PERM, SIGNATURE_SIZE)
+    out[NUM_PERM:-1] = _minima(specific, NUM_PERM, NUM_PERM + SPECIFIC_PERM)
+    out[-1] = min(specific.size, 2**32 - 1)
     return out
 
 
@@ -137,7 +141,23 @@ def jaccard(a: Signature, b: Signature) -> float:
 
 def specific_jaccard(a: Signature, b: Signature) -> float:
     """Estimated Jaccard similarity of the names and numbers of two documents."""
-    return float(np.count_nonzero(a[NUM_PERM:] == b[NUM_PERM:])) / SPECIFIC_PERM
+    return float(np.count_nonzero(a[NUM_PERM:-1] == b[NUM_PERM:-1])) / SPECIFIC_PERM
+
+
+def specific_containment(a: Signature, b: Signature) -> float:
+    """Estimated share of the smaller document's names and numbers found in the other.
+
+    A syndicated copy is often the wire story trimmed, with the agency's credit lines
+    gone: its names are a *subset* of the original's, which Jaccard punishes and
+    containment does not. From J = |A∩B| / |A∪B| and the set sizes,
+    |A∩B| = J (|A| + |B|) / (1 + J).
+    """
+    size_a, size_b = int(a[-1]), int(b[-1])
+    if size_a == 0 or size_b == 0:
+        return 1.0 if size_a == size_b else 0.0
+    j = specific_jaccard(a, b)
+    shared = j * (size_a + size_b) / (1.0 + j)
+    return min(1.0, shared / min(size_a, size_b))
 
 
 def band_buckets(sig: Signature) -> list[tuple[int, int]]:

@@ -4,6 +4,7 @@ Pure: takes parsed records, returns output records. The CLI reads and writes the
 Input ``{"id", "title", "text", "url"?, "source"?, "published"?}``; output
 ``{"id", "story", "duplicate_of"}``. A record without a usable ``published`` takes the
 stream clock (the latest time seen so far): the stream order is the arrival order.
+``date`` is read when ``published`` is absent.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def cluster_records(
         doc_id = str(raw_id)
         article_id = numbers.setdefault(doc_id, len(numbers) + 1)
         names[article_id] = doc_id
-        published = parse_time(record.get("published"))
+        # "date" is accepted as an alias: dev sets often carry only a day.
+        published = parse_time(record.get("published")) or parse_time(record.get("date"))
         time = published or clock
         clock = max(clock, time)
         doc = Doc(

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from .airflow_support import DAGS_DIR, PLUGINS_DIR  # type: ignore[import-not-found]
+from tests.airflow.airflow_support import DAGS_DIR, PLUGINS_DIR
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 ADMIN = "admin"
@@ -50,6 +50,11 @@ class AirflowCluster:
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def key_prefix(self) -> str:
+        """Our own prefix for every broker key in the shared Redis."""
+        return f"newsmon-e2e-{self.port}-"
 
     @property
     def base_url(self) -> str:
@@ -94,9 +99,7 @@ class AirflowCluster:
             env["AIRFLOW__CELERY__BROKER_URL"] = self.celery_broker
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + psycopg2_url(self.metadata_url)
             # Our own key prefix in the shared Redis: nothing of ours touches others' keys.
-            env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"] = (
-                f"newsmon-e2e-{self.port}-"
-            )
+            env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"] = self.key_prefix
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "2"
         env.update(self.extra_env)
         return env
@@ -180,6 +183,18 @@ class AirflowCluster:
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
+        if self.celery_broker:
+            self._drop_broker_keys()
+
+    def _drop_broker_keys(self) -> None:
+        """Delete the keys this run left in Redis (only ours: they carry our prefix)."""
+        import redis
+
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis.from_url(self.celery_broker or "", socket_connect_timeout=3)
+            keys = list(client.scan_iter(match=f"{self.key_prefix}*", count=500))
+            if keys:
+                client.delete(*keys)
 
     # ------------------------------------------------------------------ REST API v2
 

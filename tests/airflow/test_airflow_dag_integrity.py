@@ -127,8 +127,8 @@ def test_poll_schedule_default_and_override(monkeypatch: pytest.MonkeyPatch, dag
 def test_worker_processes_start_from_inside_a_task(tmp_path: Path) -> None:
     """A stage must be able to start worker processes from a task process: children
     must not re-run the parent's __main__ file (in a task, the airflow entry script:
-    here a main that fails when re-imported), and a daemonic parent (a Celery prefork
-    pool process) must be allowed children."""
+    here a main that fails when re-imported), and a daemonic parent with billiard's
+    authkey type (a Celery prefork pool process) must be allowed children."""
     script = tmp_path / "entry.py"
     script.write_text(
         "import sys, multiprocessing\n"
@@ -136,7 +136,12 @@ def test_worker_processes_start_from_inside_a_task(tmp_path: Path) -> None:
         "    raise SystemExit('re-imported main')\n"
         f"sys.path.insert(0, {str(DAGS_DIR)!r})\n"
         "from newsmon_common import worker_processes_allowed\n"
+        "class BilliardKey(bytes):\n"
+        "    def __reduce__(self):\n"
+        "        raise TypeError('Pickling an AuthenticationString object is disallowed')\n"
         "def stage(queue):\n"
+        "    process = multiprocessing.current_process()\n"
+        "    process._config['authkey'] = BilliardKey(bytes(process.authkey))\n"
         "    with worker_processes_allowed():\n"
         "        ctx = multiprocessing.get_context('forkserver')\n"
         "        with ctx.Pool(1) as pool:\n"

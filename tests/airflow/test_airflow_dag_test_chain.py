@@ -1,29 +1,21 @@
-"""The whole chain in process with ``dag.test()``: poll -> process -> alerts, on SQLite,
-against the demo corpus served on loopback. Asset triggers do not fire inside
-``dag.test()``, so the test runs the three DAGs in the order the assets would."""
+"""The whole chain in process with ``dag.test()``: poll -> process -> alerts (then
+maintenance), on SQLite, against the demo corpus served on loopback. Asset triggers do
+not fire inside ``dag.test()``, so the test runs the DAGs in the order the assets would."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .airflow_support import DAGS_DIR, demo_world, outcome  # type: ignore[import-not-found]
+from tests.airflow.airflow_support import DAGS_DIR, demo_world, outcome
 
 pytestmark = pytest.mark.slow
 
 
-def _migrate_airflow_db() -> None:
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
-
-
+@pytest.mark.usefixtures("airflow_db")
 def test_whole_chain_with_dag_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _migrate_airflow_db()
     db_url = f"sqlite:///{tmp_path}/newsmon.db"
     with demo_world(db_url, tmp_path) as world:
         for key, value in world.env.items():
@@ -37,7 +29,8 @@ def test_whole_chain_with_dag_test(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         bag = DagBag(dag_folder=str(DAGS_DIR))
         assert bag.import_errors == {}
         states: dict[str, Any] = {}
-        for dag_id in ("newsmon_poll", "newsmon_process", "newsmon_alerts"):
+        chain = ("newsmon_poll", "newsmon_process", "newsmon_alerts", "newsmon_maintenance")
+        for dag_id in chain:
             run = bag.dags[dag_id].test()
             states[dag_id] = run.state
         assert states == dict.fromkeys(states, "success"), states
@@ -48,4 +41,3 @@ def test_whole_chain_with_dag_test(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert got.stories > 0 and got.story_matches > 0
     assert got.alerts > 0 and got.duplicate_alerts == 0
     assert got.alerts_sent == got.alerts and got.emails == got.alerts
-    os.environ.pop("NEWSMON_DATABASE_URL", None)

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .airflow_cluster import AirflowCluster, running  # type: ignore[import-not-found]
-from .airflow_support import (  # type: ignore[import-not-found]
+from tests.airflow.airflow_cluster import AirflowCluster, running
+from tests.airflow.airflow_support import (
     DemoWorld,
     Outcome,
     component_env,
@@ -185,6 +185,7 @@ def test_e2e_celery_executor_two_workers(
             )
             with running(cluster):
                 result = run_chain(cluster, world)
+                _assert_complete_and_unique(result)
                 worker_tasks = {
                     name: cluster.log_tail(name, 10**7).count("Executing workload")
                     for name in ("worker1", "worker2")
@@ -192,7 +193,6 @@ def test_e2e_celery_executor_two_workers(
     finally:
         drop_database(project)
         drop_database(meta)
-    _assert_complete_and_unique(result)
     # The same documents as LocalExecutor. Story counts are compared loosely: online
     # clustering depends on the order parallel fetch batches committed their articles.
     for name in ("entries", "articles"):

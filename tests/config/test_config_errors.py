@@ -80,7 +80,9 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "text", "line", "fragment"), MISTAKES, ids=[m[0] for m in MISTAKES])
+@pytest.mark.parametrize(
+    ("case", "text", "line", "fragment"), MISTAKES, ids=[m[0] for m in MISTAKES]
+)
 def test_each_mistake_names_file_line_and_field(
     tmp_path: Path, case: str, text: str, line: int, fragment: str
 ) -> None:

@@ -116,3 +116,23 @@ def test_any_input_gets_a_decision(items: list[tuple[str, str, int]]) -> None:
         decision = clusterer.process(Doc(number, title, text, T0 + timedelta(hours=hours)))
         assert decision.duplicate_of is None or decision.duplicate_of < number
         assert decision.story_id >= 1
+
+
+def test_date_field_is_read_when_published_is_absent() -> None:
+    first = (
+        "Officials in Kestrel Bay said the Harlow Bridge would close for repairs in 2031, "
+        "after engineers from Vantor found cracks in its main span."
+    )
+    second = (
+        "Engineers from Vantor found cracks in the main span of the Harlow Bridge, and "
+        "Kestrel Bay officials will close it in 2031 for repairs, the council said."
+    )
+    near = [
+        {"id": "a", "title": "Harlow Bridge to close", "text": first, "date": "2024-03-01"},
+        {"id": "b", "title": "Kestrel Bay shuts bridge", "text": second, "date": "2024-03-01"},
+    ]
+    far = [near[0], {**near[1], "date": "2024-05-01"}]
+    out_near = list(cluster_records(near))
+    out_far = list(cluster_records(far))
+    assert out_near[0]["story"] == out_near[1]["story"]
+    assert out_far[0]["story"] != out_far[1]["story"]

@@ -71,3 +71,62 @@ def test_report_renders_in_chromium(demo_runs: tuple[DemoResult, DemoResult]) ->
     assert "newsmon demo" in dom and "Microsoft" in dom
     shot: Path = screenshot(url, "demo-report.png")
     assert shot.stat().st_size > 10_000
+
+
+def _pipeline_view(result: DemoResult) -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+    """(ref -> story id, ref -> duplicate-of ref, story id -> topics) as the pipeline has them."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    from ingest.demo.corpus import ArticleRef
+    from ingest.store.db import transaction
+    from ingest.store.models import Article, StoryTopic, Topic
+
+    outlets = {o.domain: o.key for o in load_corpus().outlets}
+    story_of: dict[ArticleRef, int] = {}
+    dup_of: dict[ArticleRef, ArticleRef] = {}
+    with transaction(result.db_url) as s:
+        rows = s.execute(
+            select(Article.id, Article.source, Article.url, Article.story_id, Article.duplicate_of)
+        ).all()
+        ref_by_id = {i: ArticleRef(outlets[src], urlsplit(url).path) for i, src, url, _, _ in rows}
+        for i, _, _, story, dup in rows:
+            story_of[ref_by_id[i]] = story
+            if dup is not None:
+                dup_of[ref_by_id[i]] = ref_by_id[dup]
+        topics: dict[int, set[str]] = {}
+        for story, name in s.execute(
+            select(StoryTopic.story_id, Topic.name).join(Topic, Topic.id == StoryTopic.topic_id)
+        ):
+            topics.setdefault(story, set()).add(name)
+    return story_of, dup_of, topics
+
+
+def test_pipeline_reproduces_the_ground_truth(demo_runs: tuple[DemoResult, DemoResult]) -> None:
+    """Stories, syndicated duplicates and story topics as written in ground-truth.yaml."""
+    first, _ = demo_runs
+    truth = load_corpus().ground_truth
+    story_of, dup_of, topics = _pipeline_view(first)
+    fetched = [a for a in truth.articles if a.in_feed]
+    # The partition into stories, pair by pair (story ids are arbitrary): never a merge
+    # of two different events; at most a late follow-up left on its own.
+    same_truth = same_both = merged = 0
+    for i, a in enumerate(fetched):
+        for b in fetched[i + 1 :]:
+            together = story_of[a.ref] == story_of[b.ref]
+            same_truth += a.story == b.story
+            same_both += together and a.story == b.story
+            merged += together and a.story != b.story
+    assert merged == 0
+    assert same_both / same_truth >= 0.85, (same_both, same_truth)
+    # Every syndicated copy is marked as a duplicate of its original.
+    for a in fetched:
+        if a.duplicate_of is not None:
+            assert dup_of.get(a.ref) == a.duplicate_of, a.path
+    # Story topics: the expected ones are there (the pipeline may find more, never fewer).
+    for story in truth.stories:
+        members = [a for a in fetched if a.story == story.id]
+        if members:
+            found = topics.get(story_of[members[0].ref], set())
+            assert set(story.topics) <= found, (story.id, story.topics, found)
