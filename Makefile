@@ -39,8 +39,13 @@ test: lint
 bench: .venv
 	$(BIN)/python bench/run_all.py
 
-lock: .venv
+# Pin what .venv has now (after `pip install` of a changed requirement), so every
+# machine installs the same set. Not tied to the install step: that uses the old pins.
+lock:
+	@test -x $(BIN)/python || { echo "no .venv yet: run make .venv first"; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(BIN)/python -m pip freeze --exclude-editable --exclude newsmon | sort -f > constraints.txt
+	@touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) .newsmon .mypy_cache .ruff_cache .pytest_cache

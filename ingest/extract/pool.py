@@ -41,6 +41,13 @@ from typing import Any
 
 from ingest.extract.article import Article, extract_article
 
+MAX_CRASHES_IN_A_ROW = 5
+
+
+class WorkerStartError(RuntimeError):
+    """Extraction workers die before answering anything: the pool cannot work here."""
+
+
 _PRELOAD = ["ingest.extract._preload"]
 _STOP = None
 _GC_THRESHOLDS = (50_000, 20, 20)
@@ -179,6 +186,9 @@ class ExtractionPool:
         self._seq = itertools.count()
         self.stats = PoolStats()
         self._closed = False
+        # Workers that die before answering, with no page answered in between: a broken
+        # environment (e.g. children cannot import the parent's __main__), not a bad page.
+        self._crashes_in_a_row = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -328,6 +338,7 @@ class ExtractionPool:
                 # The idle worker died (e.g. after a MemoryError); retry on a fresh one.
                 self._queue.appendleft(pending)
                 self.stats.crashed += 1
+                self._note_crash(worker)
                 self._replace(worker)
                 return
             worker.task, worker.seq = pending.task, pending.seq
@@ -361,6 +372,18 @@ class ExtractionPool:
                 )
                 self._replace(worker)
 
+    def _note_crash(self, worker: _Worker) -> None:
+        """Fail fast when workers cannot run at all, instead of failing every page."""
+        self._crashes_in_a_row += 1
+        if self._crashes_in_a_row >= MAX_CRASHES_IN_A_ROW:
+            code = worker.process.exitcode
+            self.close()
+            raise WorkerStartError(
+                f"{self._crashes_in_a_row} extraction workers in a row died before answering "
+                f"(last exit code {code}); the environment cannot run them (start method "
+                f"{self._context.get_start_method()!r})"
+            )
+
     def _collect(self, worker: _Worker) -> None:
         task = worker.task
         assert task is not None
@@ -370,11 +393,13 @@ class ExtractionPool:
             worker.process.join(timeout=1.0)
             code = worker.process.exitcode
             self.stats.crashed += 1
+            self._note_crash(worker)
             self._finish(
                 worker, Article.failed("crashed", f"worker exited with code {code}", task.url)
             )
             self._replace(worker)
             return
+        self._crashes_in_a_row = 0
         self._finish(worker, article)
         if article.error_class == "memory":
             self._replace(worker)  # the worker exits after a MemoryError

@@ -35,6 +35,7 @@ from ingest.store.types import utcnow
 MAX_ATTEMPTS = 3
 CLAIM_LEASE = timedelta(minutes=30)
 RETRY_BACKOFF = timedelta(minutes=5)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXTRACTOR_VERSION = "1"
 _SPACES = re.compile(r"\s+")
 
@@ -159,9 +160,15 @@ def fetch_and_extract(
                 if progress:
                     progress(1)
 
+    # Store in publication order (then URL), not in the order fetches completed: article
+    # ids are the arrival order the next stages see, and must not depend on timing.
+    def publication_order(entry_id: int) -> tuple[datetime, str]:
+        entry = by_id[entry_id]
+        return (entry.published or _EPOCH, entry.url or "")
+
     with transaction(db_url) as session:
-        for entry_id, result in results.items():
-            entry = by_id[entry_id]
+        for entry_id in sorted(results, key=publication_order):
+            result, entry = results[entry_id], by_id[entry_id]
             if isinstance(result, FetchError):
                 cls = str(result.error_class)
                 summary.errors[cls] = summary.errors.get(cls, 0) + 1

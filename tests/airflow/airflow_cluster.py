@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from tests.airflow.airflow_support import DAGS_DIR, PLUGINS_DIR
+from tests.support.airflow_stack import CELERY_WORKER_SERVICE, COMPONENTS, airflow_argv
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 ADMIN = "admin"
@@ -60,6 +61,15 @@ class AirflowCluster:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def fernet_key(self) -> str:
+        """One Fernet key per cluster home (connections' passwords are encrypted with it)."""
+        path = self.home / "fernet"
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.write_text(Fernet.generate_key().decode())
+        return path.read_text()
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.pop("PYTEST_CURRENT_TEST", None)
@@ -83,6 +93,7 @@ class AirflowCluster:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+                "AIRFLOW__CORE__FERNET_KEY": self.fernet_key(),
                 "AIRFLOW__API__SECRET_KEY": secret,
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
@@ -131,15 +142,14 @@ class AirflowCluster:
         self.home.mkdir(parents=True, exist_ok=True)
         self.run_cli("db", "migrate")
         self.run_cli("pools", "set", "newsmon_http", "4", "newsmon outbound HTTP")
-        self._spawn("api-server", "api-server", "--port", str(self.port), "--workers", "1")
-        self._spawn("scheduler", "scheduler")
-        self._spawn("dag-processor", "dag-processor")
-        self._spawn("triggerer", "triggerer")
+        # Exactly the components (and arguments) docker-compose.yml runs: one description,
+        # tests/support/airflow_stack.py, checked against the compose file by tests/deploy.
+        for name in COMPONENTS:
+            self._spawn(name, *airflow_argv(name, api_port=self.port)[1:])
         for i in range(self.celery_workers):
             self._spawn(
                 f"worker{i + 1}",
-                "celery",
-                "worker",
+                *airflow_argv(CELERY_WORKER_SERVICE)[1:],
                 "--celery-hostname",
                 f"newsmon-w{i + 1}-{self.port}@%h",
                 "--concurrency",

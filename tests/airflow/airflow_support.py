@@ -147,7 +147,8 @@ def component_env(world: DemoWorld) -> dict[str, str]:
     NEWSMON_* fallbacks, so the Airflow-side lookups are what the run exercises."""
     env = dict(world.env)
     db_url = env.pop("NEWSMON_DATABASE_URL")
-    env.pop("NEWSMON_CONFIG_PATH")
+    # Both, as in docker-compose.yml; the Variable takes precedence in the DAGs.
+    env["NEWSMON_CONFIG_PATH"] = str(world.config_path)
     env["AIRFLOW_CONN_NEWSMON_DB"] = db_url.replace("postgresql+psycopg://", "postgres://", 1)
     env["AIRFLOW_VAR_NEWSMON_CONFIG_PATH"] = str(world.config_path)
     # Only the REST trigger starts polling: no scheduled run beside it, so the measured

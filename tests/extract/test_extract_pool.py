@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ingest.extract import ERROR_CLASSES, ExtractionPool, ExtractionTask
@@ -87,3 +89,25 @@ def test_memory_limit_is_recorded() -> None:
 def test_rejects_bad_worker_count() -> None:
     with pytest.raises(ValueError, match="workers"):
         ExtractionPool(0)
+
+
+def test_pool_fails_fast_when_workers_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers that die before answering (a broken environment: here, as inside some task
+    runners, the parent's __main__ cannot be imported by a child) stop the pool with a
+    clear error instead of a batch of 'crashed' pages after minutes."""
+    import sys
+
+    from ingest.extract.pool import WorkerStartError
+
+    broken_main = tmp_path / "broken_main.py"
+    broken_main.write_text("raise SystemExit(3)\n")
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", str(broken_main), raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    pages = [ExtractionTask(str(i), b"<html><body><p>x</p></body></html>") for i in range(20)]
+    with (
+        pytest.raises(WorkerStartError, match="died before answering"),
+        ExtractionPool(1, timeout_s=10, start_method="spawn") as pool,
+    ):
+        list(pool.map(pages))
