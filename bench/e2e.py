@@ -176,7 +176,9 @@ def run_trafilatura(workdir: Path, delay_s: float, parallel: int) -> dict[str, A
     config = workdir / "trafilatura.cfg"
     # Same politeness as newsmon (SLEEP_TIME between requests to one host); loopback
     # allowed (its SSRF guard, like newsmon's, refuses it by default); rest = defaults.
-    defaults = Path(__import__("trafilatura").__file__).with_name("settings.cfg").read_text("utf-8")
+    import trafilatura
+
+    defaults = Path(str(trafilatura.__file__)).with_name("settings.cfg").read_text("utf-8")
     config.write_text(
         defaults.replace("SLEEP_TIME = 5.0", f"SLEEP_TIME = {delay_s}").replace(
             "SSRF_PROTECTION = on", "SSRF_PROTECTION = off"
@@ -433,8 +435,9 @@ def done_fraction(db_url: str) -> float:
     if not entries:
         return 0.0
     # Fetch is most of the work per entry; clustering+tagging of stored articles the rest.
-    return 0.5 * fetched / entries + 0.5 * (tagged / articles if articles else 0.0) * (
-        fetched / entries
+    return float(
+        0.5 * fetched / entries
+        + 0.5 * (tagged / articles if articles else 0.0) * (fetched / entries)
     )
 
 

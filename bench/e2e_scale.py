@@ -603,6 +603,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--history-days", type=float, default=7.0)
+    parser.add_argument("--no-record", action="store_true", help="print, do not record")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the cluster stage at the last size"
     )
@@ -705,6 +706,7 @@ def report(
 
 if __name__ == "__main__":
     found = main()
-    from _results import record
+    if "--no-record" not in sys.argv:
+        from _results import record
 
-    record(found)
+        record(found)

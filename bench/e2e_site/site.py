@@ -316,7 +316,8 @@ def _feeds(site: Site, rng: random.Random) -> dict[str, bytes]:
         page = site.pages[(host, path)].decode("utf-8")
         title_match = _TITLE.search(page)
         title = html.unescape(_TAG.sub("", title_match.group(1))).strip() if title_match else ""
-        lead = html.unescape(_TAG.sub("", _P.search(page).group(2) if _P.search(page) else ""))
+        first_paragraph = _P.search(page)
+        lead = html.unescape(_TAG.sub("", first_paragraph.group(2) if first_paragraph else ""))
         when = datetime.now(UTC) - timedelta(minutes=rng.randrange(48 * 60))
         items[host].append(
             "<item>"

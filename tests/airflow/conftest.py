@@ -27,10 +27,11 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
-    """End-to-end tests start real Airflow components (minutes): they run only when
-    asked for, with ``pytest -m e2e`` (or NEWSMON_E2E=1)."""
+    """End-to-end tests start real Airflow components (minutes): locally they run when
+    asked for (``pytest -m e2e`` or NEWSMON_E2E=1); in CI (CI=true) they always run."""
     markexpr = config.getoption("markexpr", "") or ""
-    if "e2e" in markexpr or os.environ.get("NEWSMON_E2E") == "1":
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    if in_ci or "e2e" in markexpr or os.environ.get("NEWSMON_E2E") == "1":
         return
     skip = pytest.mark.skip(reason="end-to-end: run with `pytest -m e2e`")
     for item in items:
