@@ -33,6 +33,21 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
 ROBOTS_MAX_BYTES = 512 * 1024
 ROBOTS_TTL_S = 24 * 3600.0
+ROBOTS_FAILURE_TTL_S = 600.0  # an unreachable robots.txt blocks the host only briefly
+ROBOTS_CACHE_MAX = 50_000
+
+# origin -> (expires at, rules): shared by every Fetcher of the process, so a new batch
+# does not fetch robots.txt again.
+_ROBOTS_CACHE: dict[str, tuple[float, Protego | None]] = {}
+
+
+def _remember_robots(origin: str, expires: float, rules: Protego | None) -> None:
+    if len(_ROBOTS_CACHE) >= ROBOTS_CACHE_MAX:  # bounded: drop the oldest entries
+        for key in list(_ROBOTS_CACHE)[: ROBOTS_CACHE_MAX // 10]:
+            del _ROBOTS_CACHE[key]
+    _ROBOTS_CACHE[origin] = (expires, rules)
+
+
 ROBOTS_AGENT = "newsmon"
 MAX_CRAWL_DELAY_S = 60.0
 
@@ -155,7 +170,7 @@ class Fetcher:
         self._gates: dict[str, HostGate] = {}
         # Taken after the host gate, so requests queued for a busy host hold no slot.
         self._in_flight = asyncio.Semaphore(max_connections)
-        self._robots: dict[str, tuple[float, Protego | None]] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -352,25 +367,36 @@ class Fetcher:
         raise FetchError(cls, f"HTTP {status}", url=url, status=status, retry_after_s=retry_after)
 
     async def robots_for(self, url: str) -> Protego | None:
-        """The parsed robots.txt of ``url``'s origin (cached per origin); None = allow all."""
+        """The parsed robots.txt of ``url``'s origin; None = allow all.
+
+        Cached per origin for the whole process (every batch and Fetcher shares it), and
+        fetched once however many pages of the origin ask at the same time.
+        """
         parts = urlsplit(check_url(url, self.policy))
         origin = f"{parts.scheme}://{parts.netloc}"
-        cached = self._robots.get(origin)
+        cached = _ROBOTS_CACHE.get(origin)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        rules: Protego | None
-        try:
-            result = await self.fetch(origin + "/robots.txt", max_bytes=ROBOTS_MAX_BYTES)
-            rules = Protego.parse(result.body.decode("utf-8", "replace"))
-        except FetchError as exc:
-            if exc.error_class is ErrorClass.HTTP_4XX:
-                rules = None  # RFC 9309: no robots.txt means no restrictions
-            elif exc.error_class in (ErrorClass.BLOCKED, ErrorClass.BAD_URL):
-                raise
-            else:  # unreachable robots.txt: assume complete disallow for now
-                rules = Protego.parse("User-agent: *\nDisallow: /")
-        self._robots[origin] = (time.monotonic() + ROBOTS_TTL_S, rules)
-        return rules
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:
+            cached = _ROBOTS_CACHE.get(origin)  # another task may have just fetched it
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            rules: Protego | None
+            ttl = ROBOTS_TTL_S
+            try:
+                result = await self.fetch(origin + "/robots.txt", max_bytes=ROBOTS_MAX_BYTES)
+                rules = Protego.parse(result.body.decode("utf-8", "replace"))
+            except FetchError as exc:
+                if exc.error_class is ErrorClass.HTTP_4XX:
+                    rules = None  # RFC 9309: no robots.txt means no restrictions
+                elif exc.error_class in (ErrorClass.BLOCKED, ErrorClass.BAD_URL):
+                    raise
+                else:  # unreachable robots.txt: assume complete disallow, briefly
+                    rules = Protego.parse("User-agent: *\nDisallow: /")
+                    ttl = ROBOTS_FAILURE_TTL_S
+            _remember_robots(origin, time.monotonic() + ttl, rules)
+            return rules
 
     async def fetch_page(self, url: str, *, deadline_s: float | None = None) -> FetchResult:
         """Fetch an article page: robots.txt checked, crawl-delay honoured, page size cap."""

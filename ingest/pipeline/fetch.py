@@ -23,13 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from sqlalchemy.orm import Session
+
 from ingest.config import Settings, get_settings
 from ingest.dedupe.urls import UrlError, canonical_url, url_key
 from ingest.extract import Article as Extracted
 from ingest.extract import ExtractionPool, ExtractionTask
 from ingest.net import Fetcher, FetchError, FetchResult
 from ingest.store import articles_repo as repo
-from ingest.store.db import transaction
+from ingest.store.db import run_transaction, transaction
 from ingest.store.types import utcnow
 
 MAX_ATTEMPTS = 3
@@ -54,6 +56,15 @@ class FetchSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def add(self, other: FetchSummary) -> None:
+        """Fold another batch's counts into this one."""
+        for name in ("entries", "fetched", "new_articles", "revised", "unchanged", "linked"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failed += other.failed
+        self.retry_later += other.retry_later
+        for cls, n in other.errors.items():
+            self.errors[cls] = self.errors.get(cls, 0) + n
 
 
 def content_hash(title: str | None, text: str | None) -> str:
@@ -166,14 +177,23 @@ def fetch_and_extract(
         entry = by_id[entry_id]
         return (entry.published or _EPOCH, entry.url or "")
 
-    with transaction(db_url) as session:
+    def store(session: Session) -> FetchSummary:
+        part = FetchSummary()
+        # Raw pages first, in key order: two workers storing the same page (a syndicated
+        # copy) then lock it in the same order and cannot deadlock on it.
+        raw_keys = {
+            entry_id: repo.store_raw_page(session, page.body, page.headers.get("content-type"))
+            for entry_id, page in sorted(
+                pages.items(), key=lambda item: hashlib.sha256(item[1].body).digest()
+            )
+        }
         for entry_id in sorted(results, key=publication_order):
             result, entry = results[entry_id], by_id[entry_id]
             if isinstance(result, FetchError):
                 cls = str(result.error_class)
-                summary.errors[cls] = summary.errors.get(cls, 0) + 1
+                part.errors[cls] = part.errors.get(cls, 0) + 1
                 if result.error_class.transient and entry.attempts + 1 < MAX_ATTEMPTS:
-                    summary.retry_later += 1
+                    part.retry_later += 1
                     backoff = RETRY_BACKOFF * (2**entry.attempts)
                     repo.mark_entry(
                         session,
@@ -184,18 +204,18 @@ def fetch_and_extract(
                         retry_at=utcnow() + backoff,
                     )
                 else:
-                    summary.failed += 1
+                    part.failed += 1
                     repo.mark_entry(
                         session, entry_id, "failed", error_class=cls, error=str(result)[:2000]
                     )
                 continue
             page, article = result, extracted[entry_id]
-            raw = repo.store_raw_page(session, page.body, page.headers.get("content-type"))
+            raw = raw_keys[entry_id]
             canonical, key = _canonical(page.final_url, article)
             status = "ok" if article.error is None and article.text else "failed"
             if status == "failed":
                 cls = article.error_class or "empty"
-                summary.errors[cls] = summary.errors.get(cls, 0) + 1
+                part.errors[cls] = part.errors.get(cls, 0) + 1
             write = repo.upsert_article(
                 session,
                 repo.ArticleValues(
@@ -217,12 +237,15 @@ def fetch_and_extract(
                 ),
             )
             if write.outcome == "new":
-                summary.new_articles += 1
+                part.new_articles += 1
             elif write.outcome == "revised":
-                summary.revised += 1
+                part.revised += 1
             else:
-                summary.unchanged += 1
+                part.unchanged += 1
             repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
+        return part
+
+    summary.add(run_transaction(db_url, store))
     return summary
 
 

@@ -63,12 +63,7 @@ def run_once(
         part = fetch.fetch_pending(db_url, fetch_batch, settings)
         if part.entries == 0:
             break
-        for name in ("entries", "fetched", "new_articles", "revised", "unchanged", "linked"):
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        total.failed += part.failed
-        total.retry_later += part.retry_later
-        for cls, n in part.errors.items():
-            total.errors[cls] = total.errors.get(cls, 0) + n
+        total.add(part)
         if part.retry_later == part.entries:
             break  # everything left is waiting for a later run
     done("fetch", total)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ingest.store import topics_repo as repo
-from ingest.store.db import transaction
+from ingest.store.db import run_transaction, transaction
 from ingest.store.types import utcnow
 from ingest.topics import Document, Snippet, Topic, TopicMatcher
 
@@ -65,12 +65,19 @@ def _enqueue(session: Session, story_ids: set[int]) -> int:
 
 
 def tag_articles(db_url: str, article_ids: Sequence[int]) -> TagSummary:
-    """Tag the given (claimed) articles; one transaction, idempotent."""
-    summary = TagSummary()
-    with transaction(db_url) as session:
+    """Tag the given (claimed) articles; one transaction, idempotent.
+
+    Story rows are written last and in (story, topic) order: two taggers whose articles
+    share a story then take their locks in the same order (no deadlock), and a tagger
+    that still loses a race runs its whole transaction again.
+    """
+
+    def work(session: Session) -> TagSummary:
+        summary = TagSummary()
         matcher, topic_ids = build_matcher(session)
         articles = repo.load_for_tagging(session, article_ids)
         touched: set[int] = set()
+        story_matches: dict[tuple[int, int], tuple[int, list[dict[str, Any]], Any]] = {}
         for article in articles:
             summary.articles += 1
             document = Document(
@@ -86,15 +93,21 @@ def tag_articles(db_url: str, article_ids: Sequence[int]) -> TagSummary:
                 topic_id = topic_ids[found.topic]
                 repo.save_article_match(session, article.id, topic_id, hits, snippet)
                 summary.matches += 1
-                if article.story_id is not None and repo.save_story_match(
-                    session, article.story_id, topic_id, article.id, hits, snippet
-                ):
-                    summary.story_matches += 1
+                if article.story_id is not None:
+                    # The earliest article of the batch explains the story's match.
+                    story_matches.setdefault(
+                        (article.story_id, topic_id), (article.id, hits, snippet)
+                    )
             if article.story_id is not None:
                 touched.add(article.story_id)
+        for (story_id, topic_id), (article_id, hits, snippet) in sorted(story_matches.items()):
+            if repo.save_story_match(session, story_id, topic_id, article_id, hits, snippet):
+                summary.story_matches += 1
         repo.mark_tagged(session, [a.id for a in articles])
         summary.alerts_enqueued = _enqueue(session, touched)
-    return summary
+        return summary
+
+    return run_transaction(db_url, work)
 
 
 def claim_untagged(db_url: str, limit: int = 500) -> list[int]:

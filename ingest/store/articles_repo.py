@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import zstandard
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingest.store.models import Article, ArticleVersion, Entry, Feed, RawPage
@@ -49,17 +49,35 @@ def claim_pending_entries(session: Session, limit: int, lease: timedelta) -> lis
     claimable again once it expires.
     """
     now = utcnow()
-    query = (
-        select(Entry.id)
+    # Round-robin over feeds (the first pending entry of every feed, then the second…):
+    # a batch spread over many hosts is not serialised by one host's politeness delay.
+    # The ranking lives in a subquery because PostgreSQL refuses window functions beside
+    # FOR UPDATE; only the entries rows are locked.
+    ranked = (
+        select(
+            Entry.id.label("id"),
+            func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.id).label("turn"),
+        )
         .where(
             Entry.fetch_status == "pending",
             or_(Entry.claimed_until.is_(None), Entry.claimed_until < now),
         )
-        .order_by(Entry.id)
+        .subquery()
+    )
+    query = (
+        select(Entry.id)
+        .join(ranked, ranked.c.id == Entry.id)
+        # Repeated on the locked table itself: PostgreSQL re-checks these after waiting
+        # for a row another worker just claimed, so it is not claimed twice.
+        .where(
+            Entry.fetch_status == "pending",
+            or_(Entry.claimed_until.is_(None), Entry.claimed_until < now),
+        )
+        .order_by(ranked.c.turn, Entry.id)
         .limit(limit)
     )
     if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=Entry)
     ids = list(session.scalars(query))
     if ids:
         session.execute(update(Entry).where(Entry.id.in_(ids)).values(claimed_until=now + lease))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -96,3 +98,37 @@ def current_revision(url: str) -> str | None:
 
     with get_engine(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction that lost a deadlock or serialization race: safe to run again."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+def run_transaction(url: str, work: Callable[[Session], T], attempts: int = 4) -> T:
+    """Run ``work`` in one transaction, again from the start if it lost a deadlock.
+
+    Concurrent workers writing overlapping keys (the same raw page, the same story's topic
+    rows) can deadlock on PostgreSQL; the database aborts one of them, and since every
+    stage's writes are idempotent, running the whole unit again is correct.
+    """
+    import random
+    import time
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(url) as session:
+                return work(session)
+        except Exception as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+    raise AssertionError("unreachable")

@@ -314,3 +314,20 @@ def test_malformed_or_foreign_redirects_are_bad_urls(
 ) -> None:
     internet.routes["/r"] = hs.redirect(location)
     assert fetch_error(settings, internet.url("/r")).error_class is ErrorClass.BAD_URL
+
+
+def test_robots_txt_fetched_once_for_concurrent_pages(
+    settings: Settings, internet: Any, hs: ModuleType
+) -> None:
+    """Many pages of one host at once: one robots.txt request, not one per page."""
+    import asyncio
+
+    internet.routes["/robots.txt"] = hs.respond(200, b"User-agent: *\n", Content_Type="text/plain")
+    for i in range(8):
+        internet.routes[f"/p{i}"] = hs.respond(200, b"<html>ok</html>")
+
+    async def run(f: Fetcher) -> list[FetchResult]:
+        return await asyncio.gather(*(f.fetch_page(internet.url(f"/p{i}")) for i in range(8)))
+
+    assert len(measured(settings, run)) == 8
+    assert internet.hits["/robots.txt"] == 1

@@ -135,3 +135,30 @@ def test_reextract_from_stored_raw_html(
     with transaction(db_url) as s:
         article = s.scalars(select(Article)).one()
         assert article.version == 2 and "Unit 8200" in (article.text or "")
+
+
+def test_claims_take_turns_across_feeds(db_url: str) -> None:
+    """A batch holds the first entry of every feed before the second of any, so one slow
+    (polite) host does not serialise a whole batch."""
+    with transaction(db_url) as s:
+        insert_ignore(
+            s,
+            Feed,
+            [
+                {"id": 1, "url": "https://a.example/rss", "source": "a.example"},
+                {"id": 2, "url": "https://b.example/rss", "source": "b.example"},
+            ],
+            ["url"],
+        )
+        rows = [
+            {"feed_id": feed, "item_key": f"{feed}-{i}", "url": f"https://x.example/{feed}/{i}"}
+            for feed in (1, 2)
+            for i in range(3)
+        ]
+        insert_ignore(s, Entry, rows, ["feed_id", "item_key"])
+    first = claim_pending_entries(db_url, 2)
+    with transaction(db_url) as s:
+        feeds = {s.get_one(Entry, i).feed_id for i in first}
+    assert feeds == {1, 2}
+    rest = claim_pending_entries(db_url, 10)
+    assert len(rest) == 4 and not set(rest) & set(first)
