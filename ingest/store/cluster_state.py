@@ -52,6 +52,20 @@ class SqlClusterState:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        # Profiles read or written in this transaction: a batch touches the same active
+        # stories again and again, and decoding their JSON profile is the costly part.
+        # Safe because the clusterer copies a profile before changing it, and the
+        # clustering lock keeps other workers from changing stories meanwhile.
+        self._profiles: dict[int, StoryProfile] = {}
+        self._statements: dict[str, Any] = {}
+
+    def _statement(self, name: str, build: Any) -> Any:
+        """One statement object per kind, executed with lists of rows (executemany):
+        compiled once and cached, instead of a new multi-row VALUES per call."""
+        stmt = self._statements.get(name)
+        if stmt is None:
+            stmt = self._statements[name] = build()
+        return stmt
 
     def _insert(self, model: Any) -> Any:
         if self.dialect == "postgresql":
@@ -139,8 +153,12 @@ class SqlClusterState:
     def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:
         if not story_ids:
             return {}
-        rows = self.session.scalars(select(Story).where(Story.id.in_(story_ids)))
-        return {
+        found = {sid: self._profiles[sid] for sid in story_ids if sid in self._profiles}
+        missing = [sid for sid in story_ids if sid not in found]
+        if not missing:
+            return found
+        rows = self.session.scalars(select(Story).where(Story.id.in_(missing)))
+        loaded = {
             s.id: StoryProfile.from_json(
                 s.id,
                 s.profile or {},
@@ -152,15 +170,20 @@ class SqlClusterState:
             )
             for s in rows
         }
+        self._profiles.update(loaded)
+        return {**found, **loaded}
 
     # ------------------------------------------------------------------ writes
     def add_document(self, terms: list[int]) -> None:
         rows = [{"term": t, "df": 1} for t in sorted({*terms, DOC_COUNT_TERM})]
         table = _table(TermStat)
-        for chunk in _chunks(rows):
-            stmt = self._insert(TermStat).values(list(chunk))
-            stmt = stmt.on_conflict_do_update(index_elements=["term"], set_={"df": table.c.df + 1})
-            self.session.execute(stmt)
+        stmt = self._statement(
+            "term_stats",
+            lambda: self._insert(TermStat).on_conflict_do_update(
+                index_elements=["term"], set_={"df": table.c.df + 1}
+            ),
+        )
+        self.session.execute(stmt, rows)
 
     def _story_values(self, profile: StoryProfile) -> dict[str, Any]:
         return {
@@ -181,12 +204,14 @@ class SqlClusterState:
                 {"term": t, "story_id": story_id, "weight": 0.0, "last_seen": last_seen}
                 for t in terms
             ]
-            self.session.execute(self._insert(StoryTerm).values(rows))
+            stmt = self._statement("story_terms", lambda: self._insert(StoryTerm))
+            self.session.execute(stmt, rows)
 
     def create_story(self, profile: StoryProfile, index_terms: list[int]) -> int:
         stmt = self._insert(Story).values(**self._story_values(profile)).returning(Story.id)
         story_id = int(self.session.execute(stmt).scalar_one())
         self._index(story_id, profile.last_seen, index_terms)
+        self._profiles.pop(story_id, None)  # read back on first use (it gets its id there)
         return story_id
 
     def save_story(self, profile: StoryProfile, index_terms: list[int]) -> None:
@@ -194,6 +219,7 @@ class SqlClusterState:
             update(Story).where(Story.id == profile.story_id).values(**self._story_values(profile))
         )
         self._index(profile.story_id, profile.last_seen, index_terms)
+        self._profiles[profile.story_id] = profile
 
     def record(
         self,
@@ -231,11 +257,13 @@ class SqlClusterState:
         )
         if buckets:
             rows = [{"band": b, "bucket": k, "article_id": doc.article_id} for b, k in buckets]
-            self.session.execute(
-                self._insert(LshBand)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["band", "bucket", "article_id"])
+            stmt = self._statement(
+                "lsh_bands",
+                lambda: self._insert(LshBand).on_conflict_do_nothing(
+                    index_elements=["band", "bucket", "article_id"]
+                ),
             )
+            self.session.execute(stmt, rows)
 
 
 # ---------------------------------------------------------------------- the stage's queue
