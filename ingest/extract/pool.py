@@ -192,6 +192,10 @@ class ExtractionPool:
 
     # --- lifecycle -------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def __enter__(self) -> ExtractionPool:
         while len(self._workers) < self.workers:
             self._workers.append(self._start_worker())

@@ -17,7 +17,9 @@ to ``MAX_ATTEMPTS``; permanent ones (blocked, 4xx, robots) are recorded as faile
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +67,26 @@ class FetchSummary:
         self.retry_later += other.retry_later
         for cls, n in other.errors.items():
             self.errors[cls] = self.errors.get(cls, 0) + n
+
+
+_POOLS: dict[tuple[int, int], ExtractionPool] = {}
+
+
+def extraction_pool(workers: int) -> ExtractionPool:
+    """This process's extraction pool, kept across batches.
+
+    Starting workers costs a fork and warm-up per batch; a worker process (the CLI, a
+    bench worker, an Airflow task running several batches) reuses them. Keyed by pid: a
+    forked child never uses its parent's pool. Closed when the process exits.
+    """
+    key = (os.getpid(), workers)
+    pool = _POOLS.get(key)
+    if pool is None or pool.closed:
+        pool = ExtractionPool(workers)
+        pool.__enter__()
+        _POOLS[key] = pool
+        atexit.register(pool.close)
+    return pool
 
 
 def content_hash(title: str | None, text: str | None) -> str:
@@ -164,12 +186,11 @@ def fetch_and_extract(
             )
             for entry_id, page in pages.items()
         ]
-        workers = max(1, min(settings.extract_workers, len(tasks)))
-        with ExtractionPool(workers) as pool:
-            for key, article in pool.map(tasks):
-                extracted[int(key)] = article
-                if progress:
-                    progress(1)
+        pool = extraction_pool(max(1, settings.extract_workers))
+        for key, article in pool.map(tasks):
+            extracted[int(key)] = article
+            if progress:
+                progress(1)
 
     # Store in publication order (then URL), not in the order fetches completed: article
     # ids are the arrival order the next stages see, and must not depend on timing.
