@@ -73,3 +73,22 @@ def test_extract_file(tmp_path: Path) -> None:
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError, match="input directory not found"):
         extract_directory(tmp_path / "nope", tmp_path / "out.jsonl", workers=1)
+
+
+def test_gzip_bomb_is_too_large_without_inflating_in_the_parent(tmp_path: Path) -> None:
+    """A small .html.gz that inflates past the byte cap: recorded as too_large (the worker
+    inflates at most cap + 1 bytes)."""
+    import json
+
+    from ingest.extract.batch import extract_directory
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    bomb = gzip.compress(b"<html><body>" + b"<p>a</p>" * 2_000_000 + b"</body></html>")
+    assert len(bomb) < 200_000
+    (pages / "bomb.html.gz").write_bytes(bomb)
+    out = tmp_path / "out.jsonl"
+    extract_directory(pages, out, workers=1)
+    record = json.loads(out.read_text())
+    assert record["id"] == "bomb"
+    assert record["error"].startswith("too_large")
