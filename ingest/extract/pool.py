@@ -36,13 +36,17 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from ingest.extract.article import Article, extract_article
 
 MAX_CRASHES_IN_A_ROW = 5
+# A busy worker may be sent its next page ahead (no idle gap between pages) only if the
+# page fits in the pipe's buffer: then send() cannot block on the busy worker, and the
+# parent stays free to enforce deadlines. Bigger pages wait until the worker is idle.
+SEND_AHEAD_MAX_BYTES = 32 * 1024
 
 
 class WorkerStartError(RuntimeError):
@@ -151,9 +155,14 @@ def _worker_main(
 class _Worker:
     process: Any  # multiprocessing.process.BaseProcess (context-specific subclass)
     conn: multiprocessing.connection.Connection
-    task: ExtractionTask | None = None
-    seq: int = -1
+    # Pages sent and not answered yet, in order; the first is being extracted and
+    # ``deadline`` is its deadline. A second one may wait in the pipe (see SEND_AHEAD).
+    inflight: deque[_Pending] = field(default_factory=deque)
     deadline: float = 0.0
+
+    @property
+    def task(self) -> ExtractionTask | None:
+        return self.inflight[0].task if self.inflight else None
 
 
 @dataclass
@@ -242,7 +251,7 @@ class ExtractionPool:
             return
         self._closed = True
         for worker in self._workers:
-            if worker.task is None:
+            if not worker.inflight:
                 with contextlib.suppress(OSError):
                     worker.conn.send(_STOP)
             else:
@@ -309,7 +318,7 @@ class ExtractionPool:
         return seq
 
     def _in_flight(self) -> int:
-        return len(self._queue) + sum(1 for w in self._workers if w.task is not None)
+        return len(self._queue) + sum(len(w.inflight) for w in self._workers)
 
     def results(self) -> Iterator[tuple[str, Article]]:
         """Yield ``(key, article)`` for every submitted page, in completion order."""
@@ -326,7 +335,7 @@ class ExtractionPool:
         At most ``2 × workers`` pages are held at once, so memory stays bounded however
         long the stream is.
         """
-        window = 2 * self.workers
+        window = 3 * self.workers  # room for a page sent ahead to every worker
         finished: dict[int, tuple[str, Article]] = {}
         order: deque[int] = deque()  # seq numbers of this call's tasks, in input order
         iterator = iter(tasks)
@@ -357,28 +366,41 @@ class ExtractionPool:
     # --- the scheduler ----------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._queue:
-                return
-            if worker.task is not None:
-                continue
-            pending = self._queue.popleft()
-            try:
-                worker.conn.send(pending.task)
-            except OSError:
-                # The idle worker died (e.g. after a MemoryError); retry on a fresh one.
-                self._queue.appendleft(pending)
-                self.stats.crashed += 1
-                self._note_crash(worker)
-                self._replace(worker)
-                return
-            worker.task, worker.seq = pending.task, pending.seq
-            worker.deadline = time.monotonic() + self.timeout_s
+        # First every idle worker gets a page, then busy ones may get one small page ahead.
+        for ahead in (False, True):
+            for worker in self._workers:
+                if not self._queue:
+                    return
+                if len(worker.inflight) != int(ahead):
+                    continue
+                if ahead and len(self._queue[0].task.html) > SEND_AHEAD_MAX_BYTES:
+                    continue
+                pending = self._queue.popleft()
+                try:
+                    worker.conn.send(pending.task)
+                except OSError:
+                    self._queue.appendleft(pending)
+                    if worker.inflight:
+                        continue  # its death shows when its current page is collected
+                    # The idle worker died (e.g. after a MemoryError); retry on a fresh one.
+                    self.stats.crashed += 1
+                    self._note_crash(worker)
+                    self._replace(worker)
+                    return
+                if not worker.inflight:
+                    worker.deadline = time.monotonic() + self.timeout_s
+                worker.inflight.append(pending)
 
     def _finish(self, worker: _Worker, article: Article) -> None:
-        assert worker.task is not None
-        self._done.append((worker.seq, worker.task.key, article))
-        worker.task, worker.seq = None, -1
+        head = worker.inflight.popleft()
+        self._done.append((head.seq, head.task.key, article))
+        if worker.inflight:  # the page sent ahead starts now
+            worker.deadline = time.monotonic() + self.timeout_s
+
+    def _requeue_waiting(self, worker: _Worker) -> None:
+        """Pages sent ahead to a worker about to be replaced go back to the queue front."""
+        while worker.inflight:
+            self._queue.appendleft(worker.inflight.pop())
 
     def _step(self) -> None:
         """Dispatch queued pages, then wait for one result or the earliest deadline."""
@@ -401,6 +423,7 @@ class ExtractionPool:
                     worker,
                     Article.failed("timeout", f"no result within {self.timeout_s:g} s", task.url),
                 )
+                self._requeue_waiting(worker)
                 self._replace(worker)
 
     def _note_crash(self, worker: _Worker) -> None:
@@ -428,9 +451,11 @@ class ExtractionPool:
             self._finish(
                 worker, Article.failed("crashed", f"worker exited with code {code}", task.url)
             )
+            self._requeue_waiting(worker)
             self._replace(worker)
             return
         self._crashes_in_a_row = 0
         self._finish(worker, article)
         if article.error_class == "memory":
+            self._requeue_waiting(worker)
             self._replace(worker)  # the worker exits after a MemoryError

@@ -111,3 +111,22 @@ def test_pool_fails_fast_when_workers_cannot_run(
         ExtractionPool(1, timeout_s=10, start_method="spawn") as pool,
     ):
         list(pool.map(pages))
+
+
+def test_pages_sent_ahead_to_a_killed_worker_are_not_lost() -> None:
+    """Small pages may wait in a busy worker's pipe; when that worker is killed for a
+    hanging page, they go back to the queue and are extracted by its replacement."""
+    from ingest.extract.pool import SEND_AHEAD_MAX_BYTES
+
+    small = [
+        ExtractionTask(f"small{i}", ARTICLE.replace(b"bridge", b"bridge %d" % i)) for i in range(3)
+    ]
+    assert all(len(t.html) <= SEND_AHEAD_MAX_BYTES for t in small)
+    tasks = [ExtractionTask("hang", HANGING), *small]
+    with ExtractionPool(1, timeout_s=2) as pool:
+        results = dict(pool.map(tasks))
+        assert pool.stats.killed == 1
+    assert results["hang"].error_class == "timeout"
+    for i in range(3):
+        assert results[f"small{i}"].error is None, results[f"small{i}"]
+        assert results[f"small{i}"].text
