@@ -7,7 +7,7 @@ sees a session, and this module never decides schedules or health.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -107,8 +107,14 @@ def _entry_row(feed_id: int, item: Mapping[str, Any], now: datetime) -> dict[str
 def insert_entries_bulk(
     session: Session, items_by_feed: Mapping[int, Sequence[Mapping[str, Any]]]
 ) -> dict[int, int]:
-    """Store many feeds' items in one executemany; items already known by
-    (feed, item_key) are left as they were. Returns new items per feed. Safe to repeat.
+    """Store many feeds' items in one executemany. Returns new items per feed. Safe to
+    repeat.
+
+    An item already known by (feed, item_key) is left as it was, unless the feed now
+    gives it another title or summary after it was fetched: then it is queued to be
+    fetched again, as a possible revision of the article (the fetch stage stores a
+    changed text as a new version; an unchanged one costs one conditional re-fetch).
+    Publication dates are ignored here: some publishers rewrite them on every request.
 
     One cached statement for all rows (not a multi-VALUES statement per feed, which
     SQLAlchemy would compile afresh every time).
@@ -121,14 +127,41 @@ def insert_entries_bulk(
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = ENTRIES_TABLE
-    stmt = (
-        insert_fn(table)
-        .on_conflict_do_nothing(index_elements=["feed_id", "item_key"])
-        .returning(table.c.feed_id)
+    base = insert_fn(table)
+    excluded = base.excluded
+    changed = (
+        (
+            table.c.title.is_distinct_from(excluded.title)
+            | table.c.summary.is_distinct_from(excluded.summary)
+        )
+        # (no IN list: expanding parameters cannot be used with executemany)
+        & ((table.c.fetch_status == "fetched") | (table.c.fetch_status == "failed"))
+        & excluded.url.is_not(None)
     )
-    for (feed_id,) in session.connection().execute(stmt, rows):
-        new[int(feed_id)] += 1
+    stmt = base.on_conflict_do_update(
+        index_elements=["feed_id", "item_key"],
+        set_={
+            "title": excluded.title,
+            "summary": excluded.summary,
+            "url": excluded.url,
+            "fetch_status": "pending",
+            "fetch_attempts": 0,
+            "claimed_until": None,
+        },
+        where=changed,
+    ).returning(table.c.feed_id, table.c.first_seen_at)
+    for feed_id, first_seen_at in session.connection().execute(stmt, rows):
+        # Inserted rows carry this call's timestamp; re-queued ones keep their own.
+        if first_seen_at == now or _same_instant(first_seen_at, now):
+            new[int(feed_id)] += 1
     return new
+
+
+def _same_instant(stored: Any, now: datetime) -> bool:
+    if isinstance(stored, datetime):
+        stored_utc = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
+        return stored_utc == now
+    return False
 
 
 def insert_entries(session: Session, feed_id: int, items: Sequence[Mapping[str, Any]]) -> int:

@@ -162,3 +162,36 @@ def test_claims_take_turns_across_feeds(db_url: str) -> None:
     assert feeds == {1, 2}
     rest = claim_pending_entries(db_url, 10)
     assert len(rest) == 4 and not set(rest) & set(first)
+
+
+def test_changed_feed_item_is_fetched_again_as_a_revision(
+    db_url: str, served: ServedCorpus, settings: Settings
+) -> None:
+    """A feed item whose title changes after its page was fetched is queued again; the
+    changed page becomes a new version of the same article (not a new article), and an
+    unchanged repeat of the item queues nothing."""
+    from ingest.store.feeds_repo import insert_entries_bulk
+
+    ledger = next(o for o in served.outlets if o.outlet.key == "ledger")
+    revision = next(p for p in ledger.outlet.routes if p.startswith(LEDGER_MAIN + "/revisions/"))
+    with transaction(db_url) as s:
+        insert_ignore(
+            s, Feed, [{"id": 1, "url": "https://ledger.example/rss", "source": "ledger"}], ["url"]
+        )
+    item = {"key": "k" * 64, "url": ledger.base + revision, "title": "First title"}
+    with transaction(db_url) as s:
+        assert insert_entries_bulk(s, {1: [item]}) == {1: 1}
+    assert fetch_and_extract(db_url, claim_pending_entries(db_url, 10), settings).new_articles == 1
+    with transaction(db_url) as s:  # the same item again: nothing to do
+        assert insert_entries_bulk(s, {1: [item]}) == {1: 0}
+    assert claim_pending_entries(db_url, 10) == []
+    # The publisher revises the article: new title, and the link now serves the new text.
+    revised = {**item, "title": "Revised title", "url": ledger.base + LEDGER_MAIN}
+    with transaction(db_url) as s:
+        assert insert_entries_bulk(s, {1: [revised]}) == {1: 0}  # not a new item
+    again = claim_pending_entries(db_url, 10)
+    assert len(again) == 1
+    assert fetch_and_extract(db_url, again, settings).revised == 1
+    with transaction(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Article)) == 1
+        assert s.scalars(select(Article)).one().version == 2
