@@ -8,11 +8,11 @@ matches in the last 30 days and which of them are now failing, disabled or silen
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from ingest.store import maintenance_repo as repo
+from ingest.store import queries
 from ingest.store.db import transaction
 from ingest.store.maintenance_repo import RetentionSummary
 from ingest.store.types import utcnow
@@ -36,28 +36,46 @@ def feed_health_report(
     db_url: str,
     now: datetime | None = None,
     coverage_days: int = 30,
-    silent_days: float = 3.0,
+    silent_after: timedelta = timedelta(hours=48),
 ) -> dict[str, Any]:
-    """Feeds by health, and per-topic source coverage with broken or silent sources."""
+    """Feeds by health, and per-topic source coverage with broken or silent sources.
+
+    The same coverage the Topics page shows (:func:`queries.topic_source_coverage`).
+    """
     now = now or utcnow()
     with transaction(db_url) as session:
-        feeds = repo.feed_health(session, now, timedelta(days=silent_days))
-        coverage = repo.topic_coverage(session, now - timedelta(days=coverage_days), feeds)
-    states = Counter(f.health for f in feeds)
+        feeds = queries.feeds_health(session, now=now)
+        coverage = queries.topic_source_coverage(
+            session, days=coverage_days, silent_after=silent_after, now=now
+        )
+    topics: list[dict[str, Any]] = []
+    for c in coverage:
+        topics.append(
+            {
+                "topic": c.topic,
+                "matches": c.matches,
+                "feeds": [
+                    {"url": f.url, "source": f.source, "matches": f.matches, "state": f.state}
+                    for f in c.feeds
+                ],
+                "broken_feeds": [f.url for f in c.feeds if f.state in ("failing", "disabled")],
+                "silent_feeds": [f.url for f in c.feeds if f.state == "silent"],
+            }
+        )
     return {
         "generated_at": now.isoformat(),
-        "feeds_by_health": dict(sorted(states.items())),
-        "silent_feeds": [f.url for f in feeds if f.silent and f.health != "disabled"],
+        "feeds_by_health": dict(sorted(Counter(f.health for f in feeds).items())),
+        "silent_feeds": sorted({url for t in topics for url in t["silent_feeds"]}),
         "failing_feeds": [
             {"url": f.url, "health": f.health, "last_error": f.last_error}
             for f in feeds
             if f.health in ("failing", "disabled")
         ],
-        "topics": [asdict(c) for c in coverage],
+        "topics": topics,
         "warnings": [
-            f"topic {c.topic!r}: {len(c.broken_feeds) + len(c.silent_feeds)} of "
-            f"{len(c.feeds)} feeds that matched it are failing or silent"
-            for c in coverage
-            if c.broken_feeds or c.silent_feeds
+            f"topic {t['topic']!r}: {len(t['broken_feeds']) + len(t['silent_feeds'])} of "
+            f"{len(t['feeds'])} feeds that matched it are failing or silent"
+            for t in topics
+            if t["broken_feeds"] or t["silent_feeds"]
         ],
     }

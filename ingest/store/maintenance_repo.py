@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ingest.store.models import (
     AlertOutbox,
     Article,
-    ArticleTopic,
     Delivery,
     Entry,
-    Feed,
     FetchLog,
     RawPage,
     Story,
-    Topic,
 )
 
 
@@ -81,78 +78,3 @@ def prune_raw_pages(session: Session, cutoff: datetime) -> int:
     return _deleted(
         session, delete(RawPage).where(RawPage.fetched_at < cutoff).returning(RawPage.sha256)
     )
-
-
-@dataclass
-class FeedHealth:
-    id: int
-    url: str
-    source: str
-    health: str
-    last_success_at: datetime | None
-    last_new_item_at: datetime | None
-    last_error: str | None
-    silent: bool
-
-
-@dataclass
-class TopicCoverage:
-    topic: str
-    matches: int
-    feeds: list[dict[str, Any]] = field(default_factory=list)
-    broken_feeds: list[str] = field(default_factory=list)
-    silent_feeds: list[str] = field(default_factory=list)
-
-
-def feed_health(session: Session, now: datetime, silent_after: timedelta) -> list[FeedHealth]:
-    rows = session.scalars(select(Feed).order_by(Feed.id))
-    out = []
-    for f in rows:
-        latest = f.last_new_item_at or f.last_success_at
-        out.append(
-            FeedHealth(
-                id=f.id,
-                url=f.url,
-                source=f.source,
-                health="disabled" if not f.enabled else f.health,
-                last_success_at=f.last_success_at,
-                last_new_item_at=f.last_new_item_at,
-                last_error=f.last_error,
-                silent=latest is None or now - latest > silent_after,
-            )
-        )
-    return out
-
-
-def topic_coverage(
-    session: Session, since: datetime, feeds: list[FeedHealth]
-) -> list[TopicCoverage]:
-    """For each topic: the feeds whose articles matched it since ``since``, and which of
-    those are now failing, disabled or silent."""
-    by_id = {f.id: f for f in feeds}
-    rows = session.execute(
-        select(Topic.name, Entry.feed_id, func.count(func.distinct(ArticleTopic.article_id)))
-        .join(ArticleTopic, ArticleTopic.topic_id == Topic.id)
-        .join(Entry, Entry.article_id == ArticleTopic.article_id)
-        .where(ArticleTopic.matched_at >= since)
-        .group_by(Topic.name, Entry.feed_id)
-        .order_by(Topic.name, Entry.feed_id)
-    ).all()
-    coverage: dict[str, TopicCoverage] = {
-        name: TopicCoverage(topic=name, matches=0)
-        for name in session.scalars(select(Topic.name).where(Topic.enabled.is_(True)))
-    }
-    for name, feed_id, matches in rows:
-        item = coverage.setdefault(name, TopicCoverage(topic=name, matches=0))
-        feed = by_id.get(int(feed_id))
-        if feed is None:
-            continue
-        item.matches += int(matches)
-        item.feeds.append(
-            {"url": feed.url, "source": feed.source, "matches": int(matches), "health": feed.health}
-        )
-        if feed.health in ("failing", "disabled"):
-            item.broken_feeds.append(feed.url)
-        elif feed.silent:
-            item.silent_feeds.append(feed.url)
-    return sorted(coverage.values(), key=lambda c: c.topic)
