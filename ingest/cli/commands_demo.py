@@ -27,7 +27,12 @@ def demo(
         shown = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (0, {}, [], None))
         console.print(f"[bold green]✓[/] {stage:<8} {shown or 'nothing new'}", highlight=False)
 
-    console.print("newsmon demo: serving 10 fictional outlets on loopback…", highlight=False)
+    from ingest.demo.corpus import load_corpus
+
+    outlets = len(load_corpus().outlets)
+    console.print(
+        f"newsmon demo: serving {outlets} fictional outlets on loopback…", highlight=False
+    )
     try:
         with console.status("running the pipeline…"):
             result = run_demo(db, workdir, port, on_stage=show)
