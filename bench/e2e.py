@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -91,14 +93,21 @@ def scratch_database(prefix: str = "newsmon_bench") -> Iterator[str]:
 
 
 class TreeSampler:
-    """Peak summed RSS of some processes and all their descendants (psutil)."""
+    """Peak summed RSS, and CPU seconds, of some processes and all their descendants
+    (psutil). CPU is the last reading of each process seen (so a descendant's last
+    0.2 s before it exits may be missed)."""
 
     def __init__(self, interval_s: float = 0.2) -> None:
         self.interval_s = interval_s
         self.pids: list[int] = []
         self.peak_bytes = 0
+        self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values())
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -107,6 +116,7 @@ class TreeSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
 
     def sample(self) -> None:
         import psutil
@@ -121,6 +131,8 @@ class TreeSampler:
             for proc in procs:
                 with contextlib.suppress(psutil.Error):
                     total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
         self.peak_bytes = max(self.peak_bytes, total)
 
     def _run(self) -> None:
@@ -218,6 +230,7 @@ def run_trafilatura(workdir: Path, delay_s: float, parallel: int) -> dict[str, A
         "exit": proc.returncode,
         "written": written,
         "peak_rss_mb": sampler.peak_bytes / 2**20,
+        "cpu_s": sampler.cpu_s,
         "stderr_tail": stderr.decode("utf-8", "replace")[-500:],
     }
 
@@ -266,7 +279,9 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
     from ingest.pipeline.tag import claim_untagged, tag_articles
 
     settings = worker_settings(delay_s)
+    cluster_nowait = functools.partial(cluster_pending, wait=False)
     seconds = dict.fromkeys(STAGES, 0.0)
+    cpu = dict.fromkeys(STAGES, 0.0)  # this process only (extraction runs in children)
     items = dict.fromkeys(STAGES, 0)
     errors: dict[str, list[str]] = {s: [] for s in STAGES}
     idle_s = 0.0
@@ -282,41 +297,47 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
         return None
 
     def save() -> None:  # after every round, so a killed worker still reports
-        data = {"seconds": seconds, "items": items, "idle_s": idle_s, "errors": errors}
+        data = {"seconds": seconds, "cpu": cpu, "items": items, "idle_s": idle_s, "errors": errors}
         out.write_text(json.dumps(data))
 
     while True:
         worked = False
-        t = time.monotonic()
+        t, c = time.monotonic(), time.process_time()
         feeds = attempt("poll", claim_due_feeds, db_url, 10)
         if feeds:
             attempt("poll", poll_feeds, db_url, feeds, settings)
             items["poll"] += len(feeds)
             worked = True
         seconds["poll"] += time.monotonic() - t
+        cpu["poll"] += time.process_time() - c
 
-        t = time.monotonic()
+        t, c = time.monotonic(), time.process_time()
         entries = attempt("fetch", claim_pending_entries, db_url, batch)
         if entries:
             attempt("fetch", fetch_and_extract, db_url, entries, settings)
             items["fetch"] += len(entries)
             worked = True
         seconds["fetch"] += time.monotonic() - t
+        cpu["fetch"] += time.process_time() - c
 
-        t = time.monotonic()
-        clustered = attempt("cluster", cluster_pending, db_url, batch, settings)
+        t, c = time.monotonic(), time.process_time()
+        # One clustering writer at a time: if another worker is clustering, it will take
+        # these articles too, so fetch meanwhile instead of waiting for its lock.
+        clustered = attempt("cluster", cluster_nowait, db_url, batch, settings)
         n = clustered.articles + clustered.skipped if clustered else 0
         items["cluster"] += n
         worked = worked or n > 0
         seconds["cluster"] += time.monotonic() - t
+        cpu["cluster"] += time.process_time() - c
 
-        t = time.monotonic()
+        t, c = time.monotonic(), time.process_time()
         untagged = attempt("tag", claim_untagged, db_url, batch)
         if untagged:
             attempt("tag", tag_articles, db_url, untagged)
             items["tag"] += len(untagged)
             worked = True
         seconds["tag"] += time.monotonic() - t
+        cpu["tag"] += time.process_time() - c
 
         if not worked:
             if remaining_work(db_url) == 0:
@@ -399,6 +420,7 @@ def run_newsmon(
     codes = [p.returncode for p in procs]
     per_worker = [json.loads(o.read_text()) for o in outs if o.exists()]
     seconds = {s: sum(w["seconds"][s] for w in per_worker) for s in STAGES}
+    stage_cpu = {s: sum(w["cpu"][s] for w in per_worker) for s in STAGES}
     items = {s: sum(w["items"][s] for w in per_worker) for s in STAGES}
     counts = table_counts(db_url)
     done = done_fraction(db_url)
@@ -408,10 +430,12 @@ def run_newsmon(
         "done_fraction": done,
         "exit": codes,
         "stage_s": seconds,
+        "stage_cpu_s": stage_cpu,
         "stage_items": items,
         "idle_s": sum(w["idle_s"] for w in per_worker),
         "errors": {s: [e for w in per_worker for e in w["errors"][s]] for s in STAGES},
         "peak_rss_mb": sampler.peak_bytes / 2**20,
+        "cpu_s": sampler.cpu_s,
         "counts": counts,
     }
 
@@ -487,7 +511,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.worker, args.delay, args.batch, args.worker_out)
+        profile_dir = os.environ.get("NEWSMON_BENCH_PROFILE")  # where to dump cProfile stats
+        if profile_dir:
+            import cProfile
+
+            with cProfile.Profile(time.process_time) as profiler:  # CPU, not waits
+                worker_main(args.worker, args.delay, args.batch, args.worker_out)
+            profiler.dump_stats(Path(profile_dir) / f"worker-{os.getpid()}.prof")
+        else:
+            worker_main(args.worker, args.delay, args.batch, args.worker_out)
         return []
 
     stop_on_sigterm()
@@ -547,7 +579,8 @@ def report(
     for stage in STAGES:
         print(
             f"    {stage:<8} {news['stage_s'][stage]:8.1f} s  "
-            f"({news['stage_items'][stage]} items claimed)"
+            f"(CPU {news['stage_cpu_s'][stage]:6.1f} s in the worker itself; "
+            f"{news['stage_items'][stage]} items claimed)"
         )
     print(f"    idle     {news['idle_s']:8.1f} s")
     for stage, errs in news["errors"].items():
@@ -562,6 +595,7 @@ def report(
         f"{'URLs/s':<36}{urls / news['elapsed_s']:>12.1f}{urls / traf['elapsed_s']:>14.1f}\n"
         f"{'peak RSS of the process tree, MiB':<36}{news['peak_rss_mb']:>12.0f}"
         f"{traf['peak_rss_mb']:>14.0f}\n"
+        f"{'CPU s of the process tree':<36}{news['cpu_s']:>12.1f}{traf['cpu_s']:>14.1f}\n"
         f"ratio newsmon/trafilatura time: {ratio:.2f} (target <= 1.0)"
     )
     traf_tput = urls / traf["elapsed_s"]
@@ -586,6 +620,13 @@ def report(
             "value": round(news["counts"]["articles"] / news["measured_s"], 2),
             "unit": "article/s",
             "baseline": round(traf["written"] / traf["elapsed_s"], 2),
+        },
+        {
+            # Not counted: PostgreSQL's backends (newsmon) and the site server (both).
+            "name": "e2e_newsmon_cpu_s",
+            "value": round(news["cpu_s"], 1),
+            "unit": "s",
+            "baseline": round(traf["cpu_s"], 1),
         },
         {
             "name": "e2e_newsmon_peak_rss_mb",

@@ -231,12 +231,29 @@ class Score:
     hours_apart: float
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The state-independent part of processing one article."""
+
+    signature: minhash.Signature
+    buckets: list[tuple[int, int]]
+    features: feat.Features
+
+
+def _prepare(doc: Doc) -> Prepared:
+    # Bounded work on untrusted sizes: the first MAX_TEXT_CHARS decide.
+    title, text = doc.title[:MAX_TEXT_CHARS], doc.text[:MAX_TEXT_CHARS]
+    sig = minhash.signature(f"{title}\n{text}")
+    return Prepared(sig, minhash.band_buckets(sig), feat.extract_features(title, text))
+
+
 class Clusterer:
     """Decides duplicate/story for one article at a time against a :class:`ClusterState`."""
 
     def __init__(self, state: ClusterState, params: ClusterParams | None = None) -> None:
         self.state = state
         self.params = params or ClusterParams()
+        self._prepared: dict[int, Prepared] = {}
 
     # ------------------------------------------------------------------ scoring
     def score(
@@ -281,13 +298,24 @@ class Clusterer:
         done = self.state.assignment(doc.article_id)
         if done is not None:
             return done
-        # Bounded work on untrusted sizes: the first MAX_TEXT_CHARS decide.
-        sig = minhash.signature(f"{doc.title[:MAX_TEXT_CHARS]}\n{doc.text[:MAX_TEXT_CHARS]}")
-        buckets = minhash.band_buckets(sig)
+        prepared = self._prepared.pop(doc.article_id, None) or _prepare(doc)
+        sig, buckets = prepared.signature, prepared.buckets
         original = self._duplicate_of(sig, buckets)
         if original is not None:
             return self._record_duplicate(doc, sig, original)
-        return self._cluster(doc, sig, buckets)
+        return self._cluster(doc, sig, buckets, prepared.features)
+
+    def prepare(self, docs: list[Doc]) -> None:
+        """Compute what does not depend on the state (signatures, features) for a batch
+        about to be processed, and let a state that can (the SQL one) read what the
+        batch will look up in a few queries instead of several per article."""
+        for doc in docs:
+            self._prepared[doc.article_id] = _prepare(doc)
+        prefetch = getattr(self.state, "prefetch", None)
+        if prefetch is not None:
+            terms = sorted({t for p in self._prepared.values() for t in p.features.counts})
+            buckets = sorted({b for p in self._prepared.values() for b in p.buckets})
+            prefetch(terms, buckets)
 
     def _duplicate_of(
         self, sig: minhash.Signature, buckets: list[tuple[int, int]]
@@ -322,9 +350,12 @@ class Clusterer:
         return decision
 
     def _cluster(
-        self, doc: Doc, sig: minhash.Signature, buckets: list[tuple[int, int]]
+        self,
+        doc: Doc,
+        sig: minhash.Signature,
+        buckets: list[tuple[int, int]],
+        features: feat.Features,
     ) -> Decision:
-        features = feat.extract_features(doc.title, doc.text)
         terms = sorted(features.counts)
         df = self.state.document_frequencies(terms)
         vector = feat.tfidf_vector(features, df, self.state.doc_count())

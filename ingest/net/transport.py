@@ -11,6 +11,7 @@ Redirects open new connections through the same backend, so every hop is checked
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from collections.abc import Iterable
@@ -86,8 +87,13 @@ class GuardedBackend(AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+@functools.cache
 def ssl_context() -> ssl.SSLContext:
-    """Verified TLS only: system CAs, hostname checks, no insecure fallback anywhere."""
+    """Verified TLS only: system CAs, hostname checks, no insecure fallback anywhere.
+
+    One per process: loading the system CA store costs ~50 ms, and a fetch batch builds
+    a new client. Nothing changes the context after this, so sharing it is safe.
+    """
     ctx = ssl.create_default_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx

@@ -27,6 +27,7 @@ class ClusterSummary:
     new_stories: int = 0
     joined: int = 0
     skipped: int = 0
+    busy: bool = False  # another worker held the clustering lock (wait=False only)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -38,29 +39,42 @@ def cluster_params(settings: Settings) -> ClusterParams:
 
 
 def cluster_pending(
-    db_url: str, limit: int = 200, settings: Settings | None = None
+    db_url: str, limit: int = 200, settings: Settings | None = None, *, wait: bool = True
 ) -> ClusterSummary:
-    """Cluster up to ``limit`` pending articles in one transaction; returns counts."""
+    """Cluster up to ``limit`` pending articles in one transaction; returns counts.
+
+    Clustering has one writer at a time (see :func:`cluster_state.lock_clustering`).
+    ``wait=False`` returns at once with ``busy=True`` when another worker is clustering
+    (it will take these articles too), so the caller can do other work meanwhile.
+    """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     params = cluster_params(settings or get_settings())
     summary = ClusterSummary()
     with transaction(db_url) as session:
-        cluster_state.lock_clustering(session)
+        if not cluster_state.lock_clustering(session, wait=wait):
+            summary.busy = True
+            return summary
         articles = cluster_state.claim_pending_articles(session, limit)
-        clusterer = Clusterer(cluster_state.SqlClusterState(session), params)
+        state = cluster_state.SqlClusterState(session, pending_ids=[a.id for a in articles])
+        clusterer = Clusterer(state, params)
+        docs: list[Doc] = []
         for article in articles:
             if article.extraction_status != "ok" or not (article.title or article.text):
                 cluster_state.skip_article(session, article.id)
                 summary.skipped += 1
                 continue
-            doc = Doc(
-                article_id=article.id,
-                title=article.title or "",
-                text=article.text or "",
-                time=article.published or article.first_seen_at,
-                source=article.source,
+            docs.append(
+                Doc(
+                    article_id=article.id,
+                    title=article.title or "",
+                    text=article.text or "",
+                    time=article.published or article.first_seen_at,
+                    source=article.source,
+                )
             )
+        clusterer.prepare(docs)  # one read-ahead for the batch instead of several per doc
+        for doc in docs:
             decision = clusterer.process(doc)
             summary.articles += 1
             if decision.duplicate_of is not None:
@@ -69,6 +83,7 @@ def cluster_pending(
                 summary.new_stories += 1
             else:
                 summary.joined += 1
+        state.flush()
     return summary
 
 
@@ -80,6 +95,8 @@ def cluster_all_pending(
     while True:
         step = cluster_pending(db_url, batch, settings)
         for name, value in step.as_dict().items():
+            if name == "busy":
+                continue
             setattr(total, name, getattr(total, name) + int(value))  # type: ignore[call-overload]
         if step.articles + step.skipped == 0:
             return total
