@@ -329,6 +329,24 @@ class ExtractionPool:
                 _, key, article = self._done.popleft()
                 yield key, article
 
+    @property
+    def busy(self) -> bool:
+        """Whether submitted pages are waiting or being extracted."""
+        return bool(self._done) or self._in_flight() > 0
+
+    def poll(self, timeout_s: float) -> list[tuple[str, Article]]:
+        """Dispatch submitted pages and wait up to ``timeout_s`` for one to finish;
+        returns the ``(key, article)`` pairs finished so far (maybe none).
+
+        For callers that feed the pool while something else (the network) produces
+        pages: submit as they come, poll in between.
+        """
+        if not self._done and self._in_flight():
+            self._step(max_wait_s=timeout_s)
+        finished = [(key, article) for _, key, article in self._done]
+        self._done.clear()
+        return finished
+
     def map(self, tasks: Iterable[ExtractionTask]) -> Iterator[tuple[str, Article]]:
         """Extract a stream of tasks; yield ``(key, article)`` in input order.
 
@@ -402,14 +420,17 @@ class ExtractionPool:
         while worker.inflight:
             self._queue.appendleft(worker.inflight.pop())
 
-    def _step(self) -> None:
-        """Dispatch queued pages, then wait for one result or the earliest deadline."""
+    def _step(self, max_wait_s: float | None = None) -> None:
+        """Dispatch queued pages, then wait for one result or the earliest deadline
+        (or ``max_wait_s``, if sooner)."""
         self._dispatch()
         busy = [w for w in self._workers if w.task is not None]
         if not busy:
             return
         now = time.monotonic()
         wait_s = max(0.0, min(w.deadline for w in busy) - now)
+        if max_wait_s is not None:
+            wait_s = min(wait_s, max_wait_s)
         ready = multiprocessing.connection.wait([w.conn for w in busy], timeout=wait_s)
         for worker in busy:
             if worker.conn in ready:

@@ -20,10 +20,13 @@ import asyncio
 import atexit
 import hashlib
 import os
+import queue
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -101,19 +104,104 @@ def claim_pending_entries(db_url: str, limit: int = 200) -> list[int]:
         return repo.claim_pending_entries(session, limit, CLAIM_LEASE)
 
 
-async def _fetch_all(
-    urls: dict[int, str], settings: Settings
-) -> dict[int, FetchResult | FetchError]:
-    async with Fetcher(settings) as fetcher:
+_FETCHES_DONE = object()  # end-of-stream marker on the queue of fetched pages
+_POLL_S = 0.02  # how long the extraction side waits before looking for new pages
 
-        async def one(entry_id: int, url: str) -> tuple[int, FetchResult | FetchError]:
-            try:
-                return entry_id, await fetcher.fetch_page(url)
-            except FetchError as exc:
-                return entry_id, exc
 
-        pairs = await asyncio.gather(*(one(i, u) for i, u in urls.items()))
-    return dict(pairs)
+class _FetchThread(threading.Thread):
+    """Fetches pages on its own event loop and hands each result over as it arrives,
+    so the extraction workers start on the first page instead of after the last one
+    (politeness delays keep a batch's fetches spread over seconds)."""
+
+    def __init__(self, urls: dict[int, str], settings: Settings) -> None:
+        super().__init__(name="newsmon-fetch", daemon=True)
+        self.urls, self.settings = urls, settings
+        self.results: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.stop = threading.Event()  # the consumer failed: start no more fetches
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._fetch_all())
+        except BaseException as exc:  # re-raised by the consumer (join_or_raise)
+            self.error = exc
+        finally:
+            self.results.put(_FETCHES_DONE)
+
+    async def _fetch_all(self) -> None:
+        async with Fetcher(self.settings) as fetcher:
+
+            async def one(entry_id: int, url: str) -> None:
+                if self.stop.is_set():
+                    return
+                try:
+                    result: FetchResult | FetchError = await fetcher.fetch_page(url)
+                except FetchError as exc:
+                    result = exc
+                self.results.put((entry_id, result))
+
+            await asyncio.gather(*(one(i, u) for i, u in self.urls.items()))
+
+    def join_or_raise(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _fetch_and_extract_pages(
+    to_fetch: dict[int, str],
+    by_id: dict[int, repo.PendingEntry],
+    settings: Settings,
+    progress: Callable[[int], None] | None,
+) -> tuple[dict[int, FetchResult | FetchError], dict[int, Extracted]]:
+    """Fetch pages and extract each one as soon as it arrives (fetching overlaps
+    extracting); returns every fetch outcome and every extracted page."""
+    results: dict[int, FetchResult | FetchError] = {}
+    extracted: dict[int, Extracted] = {}
+    if not to_fetch:
+        return results, extracted
+    pool = extraction_pool(max(1, settings.extract_workers))
+    fetcher = _FetchThread(to_fetch, settings)
+    fetcher.start()
+    fetching = True
+    try:
+        while fetching or pool.busy:
+            # Nothing to extract: wait for the network; otherwise only look.
+            wait_s: float | None = 0.5 if not pool.busy else None
+            while fetching:
+                try:
+                    item = (
+                        fetcher.results.get(timeout=wait_s)
+                        if wait_s
+                        else (fetcher.results.get_nowait())
+                    )
+                except queue.Empty:
+                    break
+                wait_s = None
+                if item is _FETCHES_DONE:
+                    fetching = False
+                    break
+                entry_id, result = cast("tuple[int, FetchResult | FetchError]", item)
+                results[entry_id] = result
+                if isinstance(result, FetchResult):
+                    entry = by_id[entry_id]
+                    pool.submit(
+                        str(entry_id),
+                        result.body,
+                        result.final_url,
+                        feed_title=entry.title,
+                        feed_summary=entry.summary,
+                        content_type=result.headers.get("content-type"),
+                    )
+            for key, article in pool.poll(_POLL_S):
+                extracted[int(key)] = article
+                if progress:
+                    progress(1)
+    except BaseException:
+        fetcher.stop.set()
+        raise
+    fetcher.join_or_raise()
+    return results, extracted
 
 
 def _published(entry: repo.PendingEntry, extracted: Extracted) -> datetime | None:
@@ -149,48 +237,34 @@ def fetch_and_extract(
         to_fetch: dict[int, str] = {}
         linked: dict[int, int] = {}
         invalid: list[int] = []
+        keys: dict[int, str] = {}
         for entry in entries:
-            if not entry.url:
-                invalid.append(entry.id)
-                continue
             try:
-                known = repo.article_id_for_key(session, url_key(entry.url))
+                if not entry.url:
+                    raise UrlError("no URL")
+                keys[entry.id] = url_key(entry.url)
             except UrlError:
                 invalid.append(entry.id)
+        known = repo.article_ids_for_keys(session, list(keys.values()))
+        for entry in entries:
+            if entry.id not in keys or entry.url is None:
                 continue
-            if known is not None and entry.article_id is None:
-                linked[entry.id] = known
+            article_id = known.get(keys[entry.id])
+            if article_id is not None and entry.article_id is None:
+                linked[entry.id] = article_id
             else:
                 to_fetch[entry.id] = entry.url
-        for entry_id, article_id in linked.items():
-            repo.mark_entry(session, entry_id, "fetched", article_id=article_id)
-        for entry_id in invalid:
-            repo.mark_entry(session, entry_id, "skipped", error_class="invalid_url")
+        repo.mark_entries(
+            session,
+            [repo.EntryOutcome(i, "fetched", article_id=a) for i, a in linked.items()]
+            + [repo.EntryOutcome(i, "skipped", error_class="invalid_url") for i in invalid],
+        )
         summary.linked, summary.failed = len(linked), len(invalid)
     by_id = {e.id: e for e in entries}
 
-    results = asyncio.run(_fetch_all(to_fetch, settings)) if to_fetch else {}
+    results, extracted = _fetch_and_extract_pages(to_fetch, by_id, settings, progress)
     pages = {i: r for i, r in results.items() if isinstance(r, FetchResult)}
     summary.fetched = len(pages)
-
-    extracted: dict[int, Extracted] = {}
-    if pages:
-        tasks = [
-            ExtractionTask(
-                key=str(entry_id),
-                html=page.body,
-                url=page.final_url,
-                feed_title=by_id[entry_id].title,
-                feed_summary=by_id[entry_id].summary,
-                content_type=page.headers.get("content-type"),
-            )
-            for entry_id, page in pages.items()
-        ]
-        pool = extraction_pool(max(1, settings.extract_workers))
-        for key, article in pool.map(tasks):
-            extracted[int(key)] = article
-            if progress:
-                progress(1)
 
     # Store in publication order (then URL), not in the order fetches completed: article
     # ids are the arrival order the next stages see, and must not depend on timing.
@@ -202,12 +276,12 @@ def fetch_and_extract(
         part = FetchSummary()
         # Raw pages first, in key order: two workers storing the same page (a syndicated
         # copy) then lock it in the same order and cannot deadlock on it.
-        raw_keys = {
-            entry_id: repo.store_raw_page(session, page.body, page.headers.get("content-type"))
-            for entry_id, page in sorted(
-                pages.items(), key=lambda item: hashlib.sha256(item[1].body).digest()
-            )
-        }
+        page_ids = list(pages)
+        digests = repo.store_raw_pages(
+            session, [(pages[i].body, pages[i].headers.get("content-type")) for i in page_ids]
+        )
+        raw_keys = dict(zip(page_ids, digests, strict=True))
+        outcomes: list[repo.EntryOutcome] = []
         for entry_id in sorted(results, key=publication_order):
             result, entry = results[entry_id], by_id[entry_id]
             if isinstance(result, FetchError):
@@ -216,18 +290,21 @@ def fetch_and_extract(
                 if result.error_class.transient and entry.attempts + 1 < MAX_ATTEMPTS:
                     part.retry_later += 1
                     backoff = RETRY_BACKOFF * (2**entry.attempts)
-                    repo.mark_entry(
-                        session,
-                        entry_id,
-                        "pending",
-                        error_class=cls,
-                        error=str(result)[:2000],
-                        retry_at=utcnow() + backoff,
+                    outcomes.append(
+                        repo.EntryOutcome(
+                            entry_id,
+                            "pending",
+                            error_class=cls,
+                            error=str(result)[:2000],
+                            retry_at=utcnow() + backoff,
+                        )
                     )
                 else:
                     part.failed += 1
-                    repo.mark_entry(
-                        session, entry_id, "failed", error_class=cls, error=str(result)[:2000]
+                    outcomes.append(
+                        repo.EntryOutcome(
+                            entry_id, "failed", error_class=cls, error=str(result)[:2000]
+                        )
                     )
                 continue
             page, article = result, extracted[entry_id]
@@ -263,7 +340,8 @@ def fetch_and_extract(
                 part.revised += 1
             else:
                 part.unchanged += 1
-            repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
+            outcomes.append(repo.EntryOutcome(entry_id, "fetched", article_id=write.article_id))
+        repo.mark_entries(session, outcomes)
         return part
 
     summary.add(run_transaction(db_url, store))

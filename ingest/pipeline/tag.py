@@ -48,11 +48,27 @@ def snippet_payload(snippet: Snippet | None) -> dict[str, Any] | None:
     }
 
 
+# Matchers already built in this process, by the topics they were built from: a worker
+# tags batch after batch with the same topics, and compiling and indexing a thousand
+# queries costs more than tagging a batch.
+_MATCHERS: dict[tuple[Any, ...], TopicMatcher] = {}
+_MATCHERS_KEPT = 4
+
+
 def build_matcher(session: Session) -> tuple[TopicMatcher, dict[str, int]]:
     topics = repo.enabled_topics(session)
-    matcher = TopicMatcher(
-        [Topic(t.name, t.query, t.description, t.sources, t.languages) for t in topics]
+    key = tuple(
+        (t.id, t.name, t.query, t.description, tuple(t.sources or ()), tuple(t.languages or ()))
+        for t in topics
     )
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        matcher = TopicMatcher(
+            [Topic(t.name, t.query, t.description, t.sources, t.languages) for t in topics]
+        )
+        if len(_MATCHERS) >= _MATCHERS_KEPT:
+            _MATCHERS.pop(next(iter(_MATCHERS)))
+        _MATCHERS[key] = matcher
     return matcher, {t.name: t.id for t in topics}
 
 
@@ -77,6 +93,7 @@ def tag_articles(db_url: str, article_ids: Sequence[int]) -> TagSummary:
         matcher, topic_ids = build_matcher(session)
         articles = repo.load_for_tagging(session, article_ids)
         touched: set[int] = set()
+        article_matches: list[repo.Match] = []
         story_matches: dict[tuple[int, int], tuple[int, list[dict[str, Any]], Any]] = {}
         for article in articles:
             summary.articles += 1
@@ -91,7 +108,7 @@ def tag_articles(db_url: str, article_ids: Sequence[int]) -> TagSummary:
                 hits = [hit.as_dict() for hit in found.hits]
                 snippet = snippet_payload(found.snippet)
                 topic_id = topic_ids[found.topic]
-                repo.save_article_match(session, article.id, topic_id, hits, snippet)
+                article_matches.append(repo.Match(article.id, topic_id, hits, snippet))
                 summary.matches += 1
                 if article.story_id is not None:
                     # The earliest article of the batch explains the story's match.
@@ -100,9 +117,14 @@ def tag_articles(db_url: str, article_ids: Sequence[int]) -> TagSummary:
                     )
             if article.story_id is not None:
                 touched.add(article.story_id)
-        for (story_id, topic_id), (article_id, hits, snippet) in sorted(story_matches.items()):
-            if repo.save_story_match(session, story_id, topic_id, article_id, hits, snippet):
-                summary.story_matches += 1
+        repo.save_article_matches(session, article_matches)
+        summary.story_matches = repo.save_story_matches(
+            session,
+            [
+                repo.StoryMatch(story_id, topic_id, article_id, hits, snippet)
+                for (story_id, topic_id), (article_id, hits, snippet) in story_matches.items()
+            ],
+        )
         repo.mark_tagged(session, [a.id for a in articles])
         summary.alerts_enqueued = _enqueue(session, touched)
         return summary

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import zstandard
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store.models import Article, ArticleVersion, Entry, Feed, RawPage
-from ingest.store.types import utcnow
+from ingest.store.types import UTCDateTime, utcnow
 from ingest.store.upsert import insert_ignore
 
 _ZSTD_LEVEL = 6
@@ -109,7 +110,89 @@ def load_entries(session: Session, entry_ids: Sequence[int]) -> list[PendingEntr
 
 
 def article_id_for_key(session: Session, url_key: str) -> int | None:
-    return session.scalar(select(Article.id).where(Article.url_key == url_key))
+    return article_ids_for_keys(session, [url_key]).get(url_key)
+
+
+def article_ids_for_keys(session: Session, url_keys: Sequence[str]) -> dict[str, int]:
+    """Stored article id of each URL key that has one (one query per 500 keys)."""
+    found: dict[str, int] = {}
+    keys = sorted(set(url_keys))
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            select(Article.url_key, Article.id).where(
+                Article.url_key.in_(keys[start : start + 500])
+            )
+        )
+        found.update({str(k): int(i) for k, i in rows})
+    return found
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What happened to one entry (see :func:`mark_entries`)."""
+
+    entry_id: int
+    status: str
+    article_id: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+def _dialect_insert(session: Session, model: Any) -> Any:
+    return (postgresql.insert if is_postgres(session) else sqlite.insert)(model)
+
+
+# Statements built once per dialect and executed with parameters: SQLAlchemy compiles a
+# statement object once, so the per-row cost is only binding values.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, name: str, build: Any) -> Any:
+    key = (session.get_bind().dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def mark_entries(session: Session, outcomes: Sequence[EntryOutcome]) -> None:
+    """Record outcomes and release leases (a ``retry_at`` holds the lease until then,
+    so a transient failure is not retried at once); one statement for all."""
+    if not outcomes:
+        return
+    table = Entry.__table__
+    assert isinstance(table, Table)
+
+    def build() -> Any:
+        return (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                fetch_status=bindparam("b_status"),
+                claimed_until=bindparam("b_retry_at", type_=UTCDateTime()),
+                fetch_error_class=bindparam("b_error_class"),
+                fetch_error=bindparam("b_error"),
+                fetch_attempts=table.c.fetch_attempts + 1,
+                # An entry keeps its article unless an outcome names one.
+                article_id=func.coalesce(
+                    bindparam("b_article_id", type_=Integer()), table.c.article_id
+                ),
+            )
+        )
+
+    rows = [
+        {
+            "b_id": o.entry_id,
+            "b_status": o.status,
+            "b_retry_at": o.retry_at,
+            "b_error_class": o.error_class,
+            "b_error": o.error,
+            "b_article_id": o.article_id,
+        }
+        for o in sorted(outcomes, key=lambda o: o.entry_id)
+    ]
+    session.execute(_statement(session, "mark_entries", build), rows)
 
 
 def mark_entry(
@@ -122,40 +205,43 @@ def mark_entry(
     error: str | None = None,
     retry_at: datetime | None = None,
 ) -> None:
-    """Record the outcome for one entry and release its lease (or hold it until
-    ``retry_at``, so a transient failure is not retried at once)."""
-    values: dict[str, Any] = {
-        "fetch_status": status,
-        "claimed_until": retry_at,
-        "fetch_error_class": error_class,
-        "fetch_error": error,
-        "fetch_attempts": Entry.fetch_attempts + 1,
-    }
-    if article_id is not None:
-        values["article_id"] = article_id
-    session.execute(update(Entry).where(Entry.id == entry_id).values(**values))
+    """Record the outcome for one entry (see :func:`mark_entries`)."""
+    mark_entries(
+        session, [EntryOutcome(entry_id, status, article_id, error_class, error, retry_at)]
+    )
 
 
 def store_raw_page(session: Session, body: bytes, content_type: str | None) -> str:
     """Keep the page bytes, compressed and content-addressed; returns their sha256."""
-    digest = hashlib.sha256(body).hexdigest()
-    if session.get(RawPage, digest) is None:
-        compressed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(body)
-        insert_ignore(
-            session,
-            RawPage,
-            [
-                {
-                    "sha256": digest,
-                    "compression": "zstd",
-                    "body": compressed,
-                    "size": len(body),
-                    "content_type": (content_type or "")[:255] or None,
-                }
-            ],
-            ["sha256"],
-        )
-    return digest
+    return store_raw_pages(session, [(body, content_type)])[0]
+
+
+def store_raw_pages(session: Session, pages: Sequence[tuple[bytes, str | None]]) -> list[str]:
+    """Keep pages (bytes, content type), compressed and content-addressed; returns each
+    one's sha256. Only pages not stored yet are compressed; one insert for all, in
+    digest order (two workers storing the same syndicated page cannot deadlock)."""
+    digests = [hashlib.sha256(body).hexdigest() for body, _ in pages]
+    wanted = sorted(set(digests))
+    stored: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        stored.update(session.scalars(select(RawPage.sha256).where(RawPage.sha256.in_(chunk))))
+    rows: dict[str, dict[str, Any]] = {}
+    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    for digest, (body, content_type) in zip(digests, pages, strict=True):
+        if digest in stored or digest in rows:
+            continue
+        rows[digest] = {
+            "sha256": digest,
+            "compression": "zstd",
+            "body": compressor.compress(body),
+            "size": len(body),
+            "content_type": (content_type or "")[:255] or None,
+        }
+    ordered = [rows[d] for d in sorted(rows)]
+    for start in range(0, len(ordered), 100):  # bounded statements (pages are large)
+        insert_ignore(session, RawPage, ordered[start : start + 100], ["sha256"])
+    return digests
 
 
 def load_raw_page(session: Session, sha256: str) -> bytes | None:
@@ -224,11 +310,19 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
         "updated_at": now,
         "version": 1,
     }
-    if insert_ignore(session, Article, [row], ["url_key"]):
-        article_id = session.scalar(select(Article.id).where(Article.url_key == values.url_key))
-        assert article_id is not None
-        _add_version(session, article_id, 1, values)
-        return ArticleWrite(article_id, "new", 1)
+    insert_new = _statement(
+        session,
+        "insert_article",
+        lambda: (
+            _dialect_insert(session, Article)
+            .on_conflict_do_nothing(index_elements=["url_key"])
+            .returning(Article.id)
+        ),
+    )
+    inserted = session.execute(insert_new, row).scalar()
+    if inserted is not None:
+        _add_version(session, int(inserted), 1, values)
+        return ArticleWrite(int(inserted), "new", 1)
 
     query = select(Article).where(Article.url_key == values.url_key)
     if is_postgres(session):
@@ -262,20 +356,23 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
 
 
 def _add_version(session: Session, article_id: int, version: int, values: ArticleValues) -> None:
-    insert_ignore(
+    stmt = _statement(
         session,
-        ArticleVersion,
-        [
-            {
-                "article_id": article_id,
-                "version": version,
-                "content_hash": values.content_hash,
-                "title": values.title,
-                "text": values.text,
-                "raw_sha256": values.raw_sha256,
-            }
-        ],
-        ["article_id", "content_hash"],
+        "insert_version",
+        lambda: _dialect_insert(session, ArticleVersion).on_conflict_do_nothing(
+            index_elements=["article_id", "content_hash"]
+        ),
+    )
+    session.execute(
+        stmt,
+        {
+            "article_id": article_id,
+            "version": version,
+            "content_hash": values.content_hash,
+            "title": values.title,
+            "text": values.text,
+            "raw_sha256": values.raw_sha256,
+        },
     )
 
 

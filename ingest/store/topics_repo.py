@@ -97,6 +97,30 @@ def load_for_tagging(session: Session, article_ids: Sequence[int]) -> list[Artic
     ]
 
 
+@dataclass(frozen=True)
+class Match:
+    """Why an article matched a topic."""
+
+    article_id: int
+    topic_id: int
+    hits: list[dict[str, Any]]
+    snippet: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StoryMatch:
+    """Why a story matched a topic: the article that explains it, and its hits."""
+
+    story_id: int
+    topic_id: int
+    article_id: int
+    hits: list[dict[str, Any]]
+    snippet: dict[str, Any] | None
+
+
+_ROWS_PER_STATEMENT = 200  # hits and snippets make rows large: bound each statement
+
+
 def save_article_match(
     session: Session,
     article_id: int,
@@ -105,21 +129,30 @@ def save_article_match(
     snippet: dict[str, Any] | None,
 ) -> None:
     """Record (or refresh, for a revised text) why an article matched a topic."""
-    upsert(
-        session,
-        ArticleTopic,
-        [
-            {
-                "article_id": article_id,
-                "topic_id": topic_id,
-                "hits": hits,
-                "snippet": snippet,
-                "matched_at": utcnow(),
-            }
-        ],
-        ["article_id", "topic_id"],
-        ["hits", "snippet"],
-    )
+    save_article_matches(session, [Match(article_id, topic_id, hits, snippet)])
+
+
+def save_article_matches(session: Session, matches: Sequence[Match]) -> None:
+    """Record (or refresh, for a revised text) why articles matched topics."""
+    now = utcnow()
+    rows = [
+        {
+            "article_id": m.article_id,
+            "topic_id": m.topic_id,
+            "hits": m.hits,
+            "snippet": m.snippet,
+            "matched_at": now,
+        }
+        for m in matches
+    ]
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        upsert(
+            session,
+            ArticleTopic,
+            rows[start : start + _ROWS_PER_STATEMENT],
+            ["article_id", "topic_id"],
+            ["hits", "snippet"],
+        )
 
 
 def save_story_match(
@@ -132,21 +165,31 @@ def save_story_match(
 ) -> bool:
     """First match of a topic on a story explains it; later ones change nothing."""
     return bool(
+        save_story_matches(session, [StoryMatch(story_id, topic_id, article_id, hits, snippet)])
+    )
+
+
+def save_story_matches(session: Session, matches: Sequence[StoryMatch]) -> int:
+    """The first match of a topic on a story explains it; later ones change nothing.
+    Returns how many (story, topic) pairs are new. Rows go in (story, topic) order:
+    two taggers whose articles share a story then lock in the same order."""
+    now = utcnow()
+    rows = [
+        {
+            "story_id": m.story_id,
+            "topic_id": m.topic_id,
+            "article_id": m.article_id,
+            "hits": m.hits,
+            "snippet": m.snippet,
+            "first_matched_at": now,
+        }
+        for m in sorted(matches, key=lambda m: (m.story_id, m.topic_id))
+    ]
+    return sum(
         insert_ignore(
-            session,
-            StoryTopic,
-            [
-                {
-                    "story_id": story_id,
-                    "topic_id": topic_id,
-                    "article_id": article_id,
-                    "hits": hits,
-                    "snippet": snippet,
-                    "first_matched_at": utcnow(),
-                }
-            ],
-            ["story_id", "topic_id"],
+            session, StoryTopic, rows[start : start + _ROWS_PER_STATEMENT], ["story_id", "topic_id"]
         )
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT)
     )
 
 
