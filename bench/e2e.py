@@ -141,7 +141,9 @@ class TreeSampler:
 
 
 @contextlib.contextmanager
-def site_server(workdir: Path, pages: int, hosts: int) -> Iterator[dict[str, Any]]:
+def site_server(
+    workdir: Path, pages: int, hosts: int, delay_s: float = 0.0
+) -> Iterator[dict[str, Any]]:
     """Start bench/e2e_site/serve.py; yields site.json; stops it on exit."""
     proc = subprocess.Popen(
         [
@@ -153,6 +155,8 @@ def site_server(workdir: Path, pages: int, hosts: int) -> Iterator[dict[str, Any
             str(pages),
             "--hosts",
             str(hosts),
+            "--delay",
+            str(delay_s),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -527,7 +531,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     try:
         print(f"building and serving the site ({args.pages} pages, {args.hosts} hosts)…")
         started = time.monotonic()
-        with site_server(workdir, args.pages, args.hosts) as meta:
+        with site_server(workdir, args.pages, args.hosts, args.delay) as meta:
             print(
                 f"  ready in {time.monotonic() - started:.0f} s: {meta['pages']} pages, "
                 f"{meta['entries']} feed entries ({meta['kinds']}), "
@@ -589,6 +593,11 @@ def report(
                 f"  {stage}: {len(errs)} failed calls (retried like Airflow would), e.g. {errs[0]}"
             )
     print(f"server requests: {stats}")
+    print(
+        "  politeness as the server saw it (requests to one host sooner than 0.8 x the delay"
+        f" after the same client's previous one): newsmon {stats.get('newsmon.too_soon', 0)},"
+        f" trafilatura {stats.get('trafilatura.too_soon', 0)}"
+    )
     print(
         f"\n{'figure':<36}{'newsmon':>12}{'trafilatura':>14}\n"
         f"{'wall time, s':<36}{news['elapsed_s']:>12.1f}{traf['elapsed_s']:>14.1f}\n"

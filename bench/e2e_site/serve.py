@@ -65,8 +65,13 @@ def _free_port(hosts: list[str]) -> int:
     raise RuntimeError("no free port on every loopback host address")
 
 
-async def _serve(site: Site, ready_line: str) -> None:
+async def _serve(site: Site, ready_line: str, delay_s: float) -> None:
     stats: Counter[str] = Counter()
+    # Politeness as the server sees it: a request from one client to one host arriving
+    # sooner than 0.8 x the delay after that client's previous one counts as too soon
+    # (0.8: arrival jitter on a loaded machine, the same for both clients).
+    last_request: dict[tuple[str, str], float] = {}
+    loop = asyncio.get_running_loop()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         local_host = writer.get_extra_info("sockname")[0]
@@ -83,6 +88,12 @@ async def _serve(site: Site, ready_line: str) -> None:
                 path = urlsplit(target).path
                 who = _client(headers.get("user-agent", ""))
                 status, ctype, body = 404, "text/plain", b"not found"
+                if path != "/__stats" and delay_s > 0:
+                    now, key = loop.time(), (who, local_host)
+                    previous = last_request.get(key)
+                    if previous is not None and now - previous < 0.8 * delay_s:
+                        stats[f"{who}.too_soon"] += 1
+                    last_request[key] = now
                 if path == "/__stats":
                     status, ctype = 200, "application/json"
                     body = json.dumps(dict(stats)).encode()
@@ -121,7 +132,6 @@ async def _serve(site: Site, ready_line: str) -> None:
         for host in site.hosts
     ]
     print(ready_line, flush=True)
-    loop = asyncio.get_running_loop()
     # Serve until the parent closes our stdin (or kills us): no orphan server.
     await loop.run_in_executor(None, sys.stdin.read)
     for server in servers:
@@ -134,6 +144,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--first-address", default="127.0.3.1")
+    parser.add_argument("--delay", type=float, default=0.0, help="politeness to check, s")
     args = parser.parse_args()
     prefix, last = args.first_address.rsplit(".", 1)
     hosts = [f"{prefix}.{int(last) + i}" for i in range(args.hosts)]
@@ -151,7 +162,7 @@ def main() -> None:
         "bytes": sum(len(b) for b in site.pages.values()),
     }
     (args.workdir / "site.json").write_text(json.dumps(meta), encoding="utf-8")
-    asyncio.run(_serve(site, f"READY {port}"))
+    asyncio.run(_serve(site, f"READY {port}", args.delay))
 
 
 if __name__ == "__main__":

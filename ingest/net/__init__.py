@@ -9,7 +9,14 @@ Everything that opens a socket to a URL a stranger controls goes through here::
 Failures raise :class:`FetchError` whose :class:`ErrorClass` says why.
 """
 
-from ingest.net.client import Fetcher, FetchResult, fetch_page, fetch_url, parse_retry_after
+from ingest.net.client import (
+    Fetcher,
+    FetchResult,
+    PolitenessBook,
+    fetch_page,
+    fetch_url,
+    parse_retry_after,
+)
 from ingest.net.errors import ErrorClass, FetchError
 from ingest.net.guard import AddressPolicy, check_url
 from ingest.net.post import HttpReply, JsonPoster, post_json
@@ -22,6 +29,7 @@ __all__ = [
     "Fetcher",
     "HttpReply",
     "JsonPoster",
+    "PolitenessBook",
     "check_url",
     "fetch_page",
     "fetch_url",

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import logging
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -28,6 +30,8 @@ from ingest.net.decode import ACCEPT_ENCODING, decoder_for
 from ingest.net.errors import ErrorClass, FetchError
 from ingest.net.guard import AddressPolicy, check_url
 from ingest.net.transport import guarded_transport, ssl_context
+
+log = logging.getLogger(__name__)
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
@@ -90,24 +94,60 @@ def parse_retry_after(value: str | None, cap_s: float, now: datetime | None = No
     return min(max(delta, 0.0), cap_s)
 
 
+class PolitenessBook(Protocol):
+    """Where processes that share hosts book their request starts (the pipeline passes
+    :class:`ingest.store.politeness.HostSlotBook`), so N workers are not N times as
+    impolite as one."""
+
+    def reserve(self, host: str, delay_s: float) -> float:
+        """Book the next start on ``host``, ``delay_s`` after the last one booked by
+        anyone; return how many seconds to wait before starting. Blocking."""
+        ...
+
+
 class HostGate:
     """Per-host politeness: at most ``concurrency`` requests at once, starts spaced by
-    ``delay_s``, and a cool-down while the host's Retry-After runs."""
+    ``delay_s``, and a cool-down while the host's Retry-After runs. With a ``book``,
+    the spacing holds across every process that shares it."""
 
-    def __init__(self, concurrency: int, delay_s: float) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        delay_s: float,
+        *,
+        host: str = "",
+        book: PolitenessBook | None = None,
+    ) -> None:
         self._sem = asyncio.Semaphore(max(1, concurrency))
         self.delay_s = delay_s
+        self.host = host
+        self.book = book
         self._next_start = 0.0
         self.cooldown_until = 0.0
 
     async def __aenter__(self) -> None:
         await self._sem.acquire()
-        if self.delay_s > 0:
-            now = time.monotonic()
-            start = max(now, self._next_start)
-            self._next_start = start + self.delay_s
-            if start > now:
-                await asyncio.sleep(start - now)
+        try:
+            if self.delay_s > 0:
+                await asyncio.sleep(await self._wait_s())
+        except BaseException:
+            self._sem.release()
+            raise
+
+    async def _wait_s(self) -> float:
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = start + self.delay_s
+        local_wait = start - now
+        if self.book is None:
+            return local_wait
+        try:
+            shared_wait = await asyncio.to_thread(self.book.reserve, self.host, self.delay_s)
+        except Exception as exc:  # the book is down: this process's spacing still holds
+            log.warning("politeness book unavailable (%s); spacing per process only", exc)
+            self.book = None
+            return local_wait
+        return max(local_wait, shared_wait)
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
@@ -158,8 +198,15 @@ class Fetcher:
     Fetcher per event loop; share it across all fetches so host limits are global.
     """
 
-    def __init__(self, settings: Settings | None = None, *, max_connections: int = 200) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        max_connections: int = 200,
+        book: PolitenessBook | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
+        self.book = book
         self.policy = AddressPolicy.from_setting(self.settings.allow_networks)
         self._ssl = ssl_context()  # built once: loading CA certificates is slow
         # One small connection pool per host: httpcore scans every connection of a pool
@@ -197,7 +244,12 @@ class Fetcher:
         """The politeness gate for one host name."""
         gate = self._gates.get(host)
         if gate is None:
-            gate = HostGate(self.settings.per_host_concurrency, self.settings.per_host_delay_s)
+            gate = HostGate(
+                self.settings.per_host_concurrency,
+                self.settings.per_host_delay_s,
+                host=host,
+                book=self.book,
+            )
             self._gates[host] = gate
         return gate
 

@@ -34,9 +34,10 @@ from ingest.config import Settings, get_settings
 from ingest.dedupe.urls import UrlError, canonical_url, url_key
 from ingest.extract import Article as Extracted
 from ingest.extract import ExtractionPool, ExtractionTask
-from ingest.net import Fetcher, FetchError, FetchResult
+from ingest.net import Fetcher, FetchError, FetchResult, PolitenessBook
 from ingest.store import articles_repo as repo
 from ingest.store.db import run_transaction, transaction
+from ingest.store.politeness import HostSlotBook
 from ingest.store.types import utcnow
 
 MAX_ATTEMPTS = 3
@@ -113,9 +114,9 @@ class _FetchThread(threading.Thread):
     so the extraction workers start on the first page instead of after the last one
     (politeness delays keep a batch's fetches spread over seconds)."""
 
-    def __init__(self, urls: dict[int, str], settings: Settings) -> None:
+    def __init__(self, urls: dict[int, str], settings: Settings, book: PolitenessBook) -> None:
         super().__init__(name="newsmon-fetch", daemon=True)
-        self.urls, self.settings = urls, settings
+        self.urls, self.settings, self.book = urls, settings, book
         self.results: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.stop = threading.Event()  # the consumer failed: start no more fetches
         self.error: BaseException | None = None
@@ -129,7 +130,7 @@ class _FetchThread(threading.Thread):
             self.results.put(_FETCHES_DONE)
 
     async def _fetch_all(self) -> None:
-        async with Fetcher(self.settings) as fetcher:
+        async with Fetcher(self.settings, book=self.book) as fetcher:
 
             async def one(entry_id: int, url: str) -> None:
                 if self.stop.is_set():
@@ -149,6 +150,7 @@ class _FetchThread(threading.Thread):
 
 
 def _fetch_and_extract_pages(
+    db_url: str,
     to_fetch: dict[int, str],
     by_id: dict[int, repo.PendingEntry],
     settings: Settings,
@@ -161,7 +163,7 @@ def _fetch_and_extract_pages(
     if not to_fetch:
         return results, extracted
     pool = extraction_pool(max(1, settings.extract_workers))
-    fetcher = _FetchThread(to_fetch, settings)
+    fetcher = _FetchThread(to_fetch, settings, HostSlotBook(db_url))
     fetcher.start()
     fetching = True
     try:
@@ -262,7 +264,7 @@ def fetch_and_extract(
         summary.linked, summary.failed = len(linked), len(invalid)
     by_id = {e.id: e for e in entries}
 
-    results, extracted = _fetch_and_extract_pages(to_fetch, by_id, settings, progress)
+    results, extracted = _fetch_and_extract_pages(db_url, to_fetch, by_id, settings, progress)
     pages = {i: r for i, r in results.items() if isinstance(r, FetchResult)}
     summary.fetched = len(pages)
 

@@ -26,6 +26,7 @@ from ingest.feeds.poller import ParseRunner, parse_inline
 from ingest.net import Fetcher
 from ingest.store import feeds_repo as repo
 from ingest.store.db import transaction
+from ingest.store.politeness import HostSlotBook
 
 Progress = Callable[[int, int], None]
 WRITE_BATCH = 200
@@ -161,7 +162,10 @@ async def _poll_async(
         writes.append(asyncio.create_task(write()))
 
     # poll_concurrency caps requests in flight across all hosts (the Fetcher's limit).
-    async with Fetcher(settings, max_connections=max(4, settings.poll_concurrency)) as fetcher:
+    # Politeness is booked in the database, shared with every other worker.
+    async with Fetcher(
+        settings, max_connections=max(4, settings.poll_concurrency), book=HostSlotBook(db_url)
+    ) as fetcher:
         tasks = [asyncio.create_task(one(fetcher, state)) for state in states]
         for finished in asyncio.as_completed(tasks):
             pending.append(await finished)

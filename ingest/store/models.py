@@ -142,6 +142,16 @@ class Entry(Base):
     )
 
 
+class HostSlot(Base):
+    """Per-host politeness shared by every worker: when the next request to a host may
+    start (see :mod:`ingest.store.politeness`)."""
+
+    __tablename__ = "host_slots"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column()
+
+
 # --------------------------------------------------------------------------- articles
 
 
