@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.extract import ERROR_CLASSES, ExtractionPool, ExtractionTask
+from ingest.extract import ERROR_CLASSES, Article, ExtractionPool, ExtractionTask
 
 ARTICLE = (
     b"<html><head><title>A real story</title></head><body><article>"
@@ -130,3 +130,25 @@ def test_pages_sent_ahead_to_a_killed_worker_are_not_lost() -> None:
     for i in range(3):
         assert results[f"small{i}"].error is None, results[f"small{i}"]
         assert results[f"small{i}"].text
+
+
+def test_pages_submitted_while_others_are_extracted_all_come_back(pool: ExtractionPool) -> None:
+    """The fetch stage submits pages as the network delivers them and polls between
+    arrivals: every page comes back once, a hanging one as a timeout, nothing is lost."""
+    arrivals = [(f"page{i}", ARTICLE.replace(b"bridge", b"bridge %d" % i)) for i in range(6)]
+    arrivals.insert(2, ("hang", HANGING))
+    results: dict[str, Article] = {}
+    assert not pool.busy
+    for key, html in arrivals:
+        pool.submit(key, html)
+        for done_key, article in pool.poll(0.01):  # a short look, as between arrivals
+            assert done_key not in results
+            results[done_key] = article
+    while pool.busy:
+        for done_key, article in pool.poll(0.5):
+            assert done_key not in results
+            results[done_key] = article
+    assert set(results) == {key for key, _ in arrivals}
+    assert results["hang"].error_class == "timeout"
+    for i in range(6):
+        assert results[f"page{i}"].text
