@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import smtplib
-import socket
-import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +21,8 @@ from typing import Protocol
 from ingest.alerts.render import RenderedAlert
 from ingest.config import Settings
 from ingest.net import AddressPolicy, ErrorClass, FetchError, JsonPoster
-from ingest.net.guard import numeric_host
+from ingest.net.guard import host_blocked_reason
+from ingest.net.smtp import SmtpError, send_message
 
 SIGNATURE_HEADER = "X-Newsmon-Signature"
 TIMESTAMP_HEADER = "X-Newsmon-Timestamp"
@@ -71,77 +69,22 @@ def build_email(alert: RenderedAlert, key: str, sender: str, recipient: str) -> 
     return msg
 
 
-def _smtp_error(exc: Exception) -> DeliveryError:
-    code = getattr(exc, "smtp_code", None)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [c for c, _ in exc.recipients.values()]
-        code = min(codes) if codes else None
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return DeliveryError(f"SMTP authentication failed ({code})", permanent=True)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"SMTP server: {exc}", permanent=True)
-    if isinstance(code, int) and 500 <= code < 600:
-        return DeliveryError(f"SMTP {code}: {exc}"[:500], permanent=True)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryError(f"SMTP TLS certificate: {exc}"[:500], permanent=True)
-    return DeliveryError(f"SMTP: {type(exc).__name__}: {exc}"[:500], permanent=False)
-
-
 class EmailChannel:
-    """SMTP with STARTTLS (port 587) or implicit TLS (465); settings from ``NEWSMON_SMTP_*``."""
+    """SMTP with STARTTLS (port 587) or implicit TLS (465); settings from ``NEWSMON_SMTP_*``
+    (the connection itself lives in :mod:`ingest.net.smtp`)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        if not s.smtp_host:
-            raise DeliveryError("no SMTP server configured (NEWSMON_SMTP_HOST)", permanent=False)
-        context = ssl.create_default_context()
-        if s.smtp_ssl:
-            return smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s, context=context
-            )
-        client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
-        if s.smtp_starttls:
-            client.ehlo()
-            if client.has_extn("starttls"):
-                client.starttls(context=context)
-                client.ehlo()
-            elif s.smtp_user:
-                client.close()  # never send credentials in clear text
-                raise DeliveryError("SMTP server does not offer STARTTLS", permanent=True)
-        return client
-
     def send(self, target: str, alert: RenderedAlert, key: str) -> str:
         s = self.settings
         msg = build_email(alert, key, s.smtp_from, target)
+        # smtplib sends bytes as given: the wire needs CRLF line ends.
+        wire = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
         try:
-            client = self._connect()
-            try:
-                if s.smtp_user:
-                    client.login(s.smtp_user, s.smtp_password)
-                client.ehlo_or_helo_if_needed()
-                code, reply = client.mail(s.smtp_from)
-                if code != 250:
-                    raise smtplib.SMTPSenderRefused(code, reply, s.smtp_from)
-                code, reply = client.rcpt(target)
-                if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({target: (code, reply)})
-                # smtplib sends bytes as given: the wire needs CRLF line ends.
-                code, reply = client.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
-                if code != 250:
-                    raise smtplib.SMTPDataError(code, reply)
-            finally:
-                try:
-                    client.quit()
-                except (smtplib.SMTPException, OSError):
-                    client.close()
-        except DeliveryError:
-            raise
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _smtp_error(exc) from None
-        server_id = reply.decode("utf-8", "replace").strip()
+            server_id = send_message(s, s.smtp_from, target, wire)
+        except SmtpError as exc:
+            raise DeliveryError(exc.reason, permanent=exc.permanent) from None
         mid = str(msg["Message-ID"])
         return f"{mid} {server_id}"[:500] if server_id and server_id.upper() != "OK" else mid
 
@@ -258,21 +201,10 @@ def _apprise_blocked(notifier: Iterable[object], policy: AddressPolicy) -> str |
     """Why one of the Apprise targets' hosts may not be contacted, or None."""
     for server in notifier:
         host = getattr(server, "host", None)
-        if not isinstance(host, str) or not host:
-            continue
-        ip = numeric_host(host)
-        if ip is not None:
-            addresses = [str(ip)]
-        else:
-            try:
-                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                continue  # not a host name (many services put a token there)
-            addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            reason = policy.blocked_reason(address)
+        if isinstance(host, str) and host:
+            reason = host_blocked_reason(host, policy)
             if reason is not None:
-                return f"{host} resolves to {reason}"
+                return reason
     return None
 
 

@@ -149,6 +149,29 @@ def numeric_host(host: str) -> IPAddress | None:
     return None
 
 
+def host_blocked_reason(host: str, policy: AddressPolicy) -> str | None:
+    """Why ``host`` (a name or a numeric literal) may not be contacted, or None.
+
+    For clients that connect by themselves (Apprise): a name is resolved here and every
+    address checked. Best effort only, since such a client resolves again (DNS rebinding);
+    a name that does not resolve is left to it (many services put a token there).
+    """
+    ip = numeric_host(host)
+    if ip is not None:
+        addresses = [str(ip)]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None
+        addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        reason = policy.blocked_reason(address)
+        if reason is not None:
+            return f"{host} resolves to {reason}"
+    return None
+
+
 def check_url(url: str, policy: AddressPolicy) -> str:
     """Validate and normalise a URL before any I/O; returns the URL to request.
 
