@@ -232,8 +232,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     print(f"  (tokenising alone     {len(articles) / tokenise_s:8.0f} articles/s)")
     matching_speedup = (brute_s - tokenise_s) / max(1e-9, indexed_s - tokenise_s)
+    # Both paths prepare every article the same way: even a matching step that cost
+    # nothing could not make the indexed path faster than this.
+    ceiling = brute_s / tokenise_s
     print(f"speed-up over every query: {speedup:.1f}x (target {TARGET_SPEEDUP:.0f}x)")
     print(f"speed-up of the matching step alone (tokenising excluded): {matching_speedup:.1f}x")
+    print(f"ceiling with a matching step that costs nothing (tokenising only): {ceiling:.1f}x")
     print(f"speed-up over every query, screened: {indexed_rate / screened_rate:.1f}x")
     return [
         {
@@ -254,6 +258,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "name": "topics.match.matching_step_speedup_vs_every_query",
             "value": round(matching_speedup, 1),
             "unit": "x (tokenising excluded)",
+            "baseline": 1.0,
+        },
+        {
+            "name": "topics.match.speedup_ceiling_tokenising_bound",
+            "value": round(ceiling, 1),
+            "unit": "x (every query / tokenising alone)",
             "baseline": 1.0,
         },
         {

@@ -1,19 +1,19 @@
 """Matching many topics against each article, at the cost of the few it could match.
 
-Like Lucene's Monitor or the Elasticsearch percolator, the *queries* are indexed: for
-each query we pick a set of anchor terms such that any matching document must contain at
-least one of them (a word, a prefix, or a ``source:``/``lang:`` value). An article then
-looks up its own distinct terms in that index and evaluates only the queries it hit, plus
-the few queries that have no anchor at all (``NOT sport``, ``source:nyt*``), which are
-always checked.
+Like Lucene's Monitor or the Elasticsearch percolator, the *queries* are indexed: each
+query is filed under anchors (words, prefixes, ``source:``/``lang:`` values) such that
+any matching document holds one of them (:mod:`ingest.topics.anchors`). An article's
+words pull out the queries filed under them; cheap set checks rule most of those out
+(:mod:`ingest.topics.presearch`), and only the rest are evaluated, plus the few queries
+that have no anchor at all (``NOT sport``, ``source:nyt*``), which are always checked.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ingest.topics.anchors import Anchor, Clause, anchor_clauses, anchors
 from ingest.topics.match import (
     CompiledQuery,
     Document,
@@ -22,21 +22,10 @@ from ingest.topics.match import (
     Snippet,
     make_snippet,
 )
-from ingest.topics.query import (
-    MIN_PREFIX_LETTERS,
-    Keyword,
-    Near,
-    Node,
-    Not,
-    Or,
-    Phrase,
-    Prefix,
-    QueryError,
-    Term,
-    parse_query,
-)
+from ingest.topics.presearch import Plan, make_plan
+from ingest.topics.query import QueryError, parse_query
 
-Anchor = tuple[str, str, str]  # (kind, field, value): ("term", "", w), ("prefix", "", p), ...
+__all__ = ["Anchor", "Topic", "TopicError", "TopicMatch", "TopicMatcher", "anchors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,58 +57,6 @@ class TopicMatch:
     snippet: Snippet | None
 
 
-def anchor_clauses(node: Node) -> list[frozenset[Anchor]]:
-    """Sets of anchors of which a document matching ``node`` contains one *from each*.
-
-    ``"azure cloud" AND (army OR navy)`` gives ``[{azure}, {cloud}, {army, navy}]``;
-    an empty list when nothing is required (a pure NOT, a ``source:`` prefix).
-    """
-    if isinstance(node, Term):
-        return [frozenset({("term", "", node.term)})]
-    if isinstance(node, Prefix):
-        return [frozenset({("prefix", "", node.prefix)})]
-    if isinstance(node, Phrase):
-        exact = node.terms[:-1] if node.last_is_prefix else node.terms
-        return [frozenset({("term", "", term)}) for term in dict.fromkeys(exact)]
-    if isinstance(node, Keyword):
-        return [] if node.is_prefix else [frozenset({("keyword", node.field, node.value)})]
-    if isinstance(node, Not):
-        return []
-    if isinstance(node, Or):
-        union: set[Anchor] = set()
-        for child in node.children:
-            clauses = anchor_clauses(child)
-            if not clauses:
-                return []
-            best: frozenset[Anchor] = min(clauses, key=_anchor_cost)
-            union |= best
-        return [frozenset(union)]
-    children = (node.left, node.right) if isinstance(node, Near) else node.children
-    return [clause for child in children for clause in anchor_clauses(child)]
-
-
-def anchors(node: Node) -> frozenset[Anchor] | None:
-    """The most selective set of terms of which every match contains at least one.
-
-    ``None`` when no such set exists (a pure NOT, a ``source:`` prefix).
-    """
-    clauses = anchor_clauses(node)
-    return min(clauses, key=_anchor_cost) if clauses else None
-
-
-def _anchor_cost(options: frozenset[Anchor]) -> float:
-    """Rough chance that a document contains one of ``options``: short words are common."""
-    cost = 0.0
-    for kind, _field, value in options:
-        if kind == "term":
-            cost += 1.0 + 8.0 / max(1, len(value))
-        elif kind == "prefix":
-            cost += 3.0 + 16.0 / max(1, len(value))
-        else:
-            cost += 4.0
-    return cost
-
-
 def _host_matches(source: str, allowed: tuple[str, ...]) -> bool:
     return any(source == domain or source.endswith("." + domain) for domain in allowed)
 
@@ -127,60 +64,6 @@ def _host_matches(source: str, allowed: tuple[str, ...]) -> bool:
 def _language_matches(language: str, allowed: tuple[str, ...]) -> bool:
     tag = language.lower().replace("_", "-")
     return any(tag == want or tag.startswith(want + "-") for want in allowed)
-
-
-class _AnchorIndex:
-    """Anchor -> topic numbers, for both passes of the prefilter (pass 0 and pass 1)."""
-
-    def __init__(self) -> None:
-        self.by_term: tuple[dict[str, list[int]], ...] = (defaultdict(list), defaultdict(list))
-        self.by_keyword: dict[tuple[str, str], tuple[list[int], list[int]]] = defaultdict(
-            lambda: ([], [])
-        )
-        self.by_prefix: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-        self.term_keys: tuple[frozenset[str], ...] = (frozenset(), frozenset())
-        self.prefixes_by_head: dict[str, list[tuple[str, tuple[list[int], list[int]]]]] = {}
-
-    def add(self, number: int, clause: frozenset[Anchor], pass_number: int) -> None:
-        for kind, field_name, value in clause:
-            if kind == "term":
-                self.by_term[pass_number][value].append(number)
-            elif kind == "prefix":
-                self.by_prefix[value][pass_number].append(number)
-            else:
-                self.by_keyword[(field_name, value)][pass_number].append(number)
-
-    def freeze(self) -> None:
-        self.term_keys = tuple(frozenset(by_term) for by_term in self.by_term)
-        by_head: dict[str, list[tuple[str, tuple[list[int], list[int]]]]] = defaultdict(list)
-        for prefix, numbers in self.by_prefix.items():
-            by_head[prefix[:MIN_PREFIX_LETTERS]].append((prefix, numbers))
-        self.prefixes_by_head = dict(by_head)
-
-    def hits(self, doc: PreparedDocument) -> tuple[set[int], set[int]]:
-        """Topics with an anchor in ``doc``, per pass."""
-        found: tuple[set[int], set[int]] = (set(), set())
-        vocabulary = doc.vocabulary
-        for pass_number in (0, 1):
-            by_term, into = self.by_term[pass_number], found[pass_number]
-            for term in vocabulary & self.term_keys[pass_number]:  # C-level intersection
-                into.update(by_term[term])
-        if self.prefixes_by_head:
-            # Prefixes are grouped by their first letters: one dict lookup per word.
-            by_head = self.prefixes_by_head
-            for term in vocabulary:
-                entries = by_head.get(term[:MIN_PREFIX_LETTERS])
-                if entries:
-                    for prefix, (first, second) in entries:
-                        if term.startswith(prefix):
-                            found[0].update(first)
-                            found[1].update(second)
-        for key in doc.keyword_anchors:
-            if key in self.by_keyword:
-                first, second = self.by_keyword[key]
-                found[0].update(first)
-                found[1].update(second)
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,15 +75,11 @@ class _IndexedTopic:
 
 
 class TopicMatcher:
-    """All topics, indexed by their anchor terms; :meth:`match` tags one document."""
+    """All topics, indexed by their anchors; :meth:`match` tags one document."""
 
     def __init__(self, topics: Sequence[Topic]) -> None:
         self._topics: list[_IndexedTopic] = []
-        # Two passes, like Lucene Monitor's multipass presearcher: a topic is a candidate
-        # when the document holds an anchor of its most selective clause and, if it has
-        # one, of its second most selective clause too.
-        self._anchors = _AnchorIndex()
-        two_pass: set[int] = set()
+        self._clauses: list[list[Clause]] = []
         self.always_checked: list[int] = []
         for number, topic in enumerate(topics):
             try:
@@ -215,16 +94,11 @@ class TopicMatcher:
                     tuple(lang.lower().replace("_", "-") for lang in topic.languages),
                 )
             )
-            clauses = sorted(set(anchor_clauses(node)), key=_anchor_cost)
+            clauses = sorted(set(anchor_clauses(node)), key=lambda c: sorted(map(sorted, c)))
+            self._clauses.append(clauses)
             if not clauses:
                 self.always_checked.append(number)
-                continue
-            self._anchors.add(number, clauses[0], 0)
-            if len(clauses) > 1:
-                self._anchors.add(number, clauses[1], 1)
-                two_pass.add(number)
-        self._two_pass = frozenset(two_pass)
-        self._anchors.freeze()
+        self._plan: Plan = make_plan(self._clauses)
 
     @property
     def topics(self) -> list[Topic]:
@@ -232,25 +106,20 @@ class TopicMatcher:
 
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
-        found, second = self._anchors.hits(doc)
-        two_pass = self._two_pass
-        if not found.isdisjoint(two_pass):
-            found = {n for n in found if n not in two_pass or n in second}
-        found.update(self.always_checked)
-        return sorted(found)
+        return self._plan.candidates(doc)
 
     def matching_numbers(self, doc: PreparedDocument, *, use_index: bool = True) -> list[int]:
         """Numbers of the topics that match; ``use_index=False`` checks every topic."""
-        numbers = self.candidates(doc) if use_index else range(len(self._topics))
         document = doc.document
         matched = []
-        for number in numbers:
+        for number in self.candidates(doc) if use_index else range(len(self._topics)):
             indexed = self._topics[number]
             if indexed.sources and not _host_matches(document.source, indexed.sources):
                 continue
             if indexed.languages and not _language_matches(document.language, indexed.languages):
                 continue
-            if indexed.query.matches(doc):
+            # A candidate has passed the index's clause checks, which cover the screen.
+            if indexed.query.predicate(doc) if use_index else indexed.query.matches(doc):
                 matched.append(number)
         return matched
 

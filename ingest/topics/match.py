@@ -31,7 +31,7 @@ from ingest.topics.query import (
     leaf_label,
     near_leaves,
 )
-from ingest.topics.tokens import token_offsets, tokenize_terms
+from ingest.topics.tokens import spaced_terms, token_offsets
 
 MAX_HITS_PER_LEAF: Final = 50
 """A word that occurs 3,000 times explains the match no better than 50 times."""
@@ -71,31 +71,74 @@ def normalise_source(source: str = "", url: str = "") -> str:
 class FieldTokens:
     """One text field tokenised: terms by position, and lazily-built lookups."""
 
-    __slots__ = ("_joined", "_offsets", "_positions", "_sorted_vocab", "terms", "text", "vocab")
+    __slots__ = (
+        "_joined",
+        "_offsets",
+        "_positions",
+        "_vocab",
+        "_within",
+        "spaced",
+        "terms",
+        "text",
+    )
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, within: frozenset[str] | None = None) -> None:
         self.text = text[:MAX_FIELD_CHARS]
-        self.terms = tokenize_terms(self.text)
-        self.vocab = frozenset(self.terms)
+        self.spaced = spaced_terms(self.text)  # prefix tests need no joined string
+        self.terms = self.spaced.split()
+        self._vocab: frozenset[str] | None = None
+        self._within = within
         self._positions: dict[str, list[int]] = {}
-        self._sorted_vocab: list[str] | None = None
         self._offsets: list[tuple[int, int]] | None = None
         self._joined: str | None = None
 
+    @property
+    def vocab(self) -> frozenset[str]:
+        """The field's distinct terms (built on first use)."""
+        if self._vocab is None:
+            self._vocab = frozenset(self.terms)
+        return self._vocab
+
+    @property
+    def within(self) -> frozenset[str]:
+        """A superset of :attr:`vocab`, to rule terms out: the document's vocabulary
+        when :class:`PreparedDocument` has built it, so the field's own set is built
+        only for words restricted to the field (``text:azure``)."""
+        return self.vocab if self._within is None else self._within
+
+    def look_within(self, words: frozenset[str]) -> None:
+        """Use ``words``, a superset of this field's terms, to rule terms out."""
+        self._within = words
+
     def positions_of(self, term: str) -> list[int]:
-        """Ascending token positions of ``term`` (found with C-level list.index, cached)."""
+        """Ascending token positions of ``term`` (cached)."""
         found = self._positions.get(term)
         if found is None:
-            found = []
-            if term in self.vocab:
-                terms, index = self.terms, -1
-                try:
-                    while True:
-                        index = terms.index(term, index + 1)
-                        found.append(index)
-                except ValueError:
-                    pass
+            found = self._starts(" " + term + " ") if term in self.within else []
             self._positions[term] = found
+        return found
+
+    def prefix_positions(self, prefix: str) -> list[int]:
+        """Ascending token positions of the terms starting with ``prefix`` (cached)."""
+        key = prefix + "*"
+        found = self._positions.get(key)
+        if found is None:
+            found = self._starts(" " + prefix) if self.has_prefix(prefix) else []
+            self._positions[key] = found
+        return found
+
+    def _starts(self, needle: str) -> list[int]:
+        """Positions of the tokens at which ``needle`` (from a token's leading space)
+        occurs in :meth:`joined`: token ``i`` has ``i`` spaces before its own."""
+        joined = self.joined()
+        found = []
+        index = counted = 0
+        offset = joined.find(needle)
+        while offset >= 0:
+            index += joined.count(" ", counted, offset)
+            counted = offset
+            found.append(index)
+            offset = joined.find(needle, offset + 1)
         return found
 
     def joined(self) -> str:
@@ -104,26 +147,27 @@ class FieldTokens:
             self._joined = " " + " ".join(self.terms) + " "
         return self._joined
 
-    def terms_with_prefix(self, prefix: str) -> list[str]:
-        """Distinct terms of this field starting with ``prefix``."""
-        if self._sorted_vocab is None:
-            self._sorted_vocab = sorted(self.vocab)
-        words = self._sorted_vocab
-        found = []
-        index = bisect.bisect_left(words, prefix)
-        while index < len(words) and words[index].startswith(prefix):
-            found.append(words[index])
-            index += 1
-        return found
-
     def has_prefix(self, prefix: str) -> bool:
-        return " " + prefix in self.joined()
+        return " " + prefix in self.spaced
+
+    def has_sequence(self, needle: str) -> bool:
+        """Whether ``needle`` (`` a b `` or `` a b``) occurs in :meth:`joined`.
+
+        Words are mostly one separator apart, so :attr:`spaced` usually shows a match
+        without the terms being joined; only a miss there needs the joined terms.
+        """
+        if self._joined is None and needle in self.spaced:
+            return True
+        return needle in self.joined()
 
     def char_span(self, span: Span) -> tuple[int, int]:
         """Character offsets in :attr:`text` of the tokens ``span`` covers."""
         if self._offsets is None:
             self._offsets = token_offsets(self.text)
         return self._offsets[span[0]][0], self._offsets[span[1] - 1][1]
+
+
+_NO_KEYWORDS: frozenset[tuple[str, str]] = frozenset()
 
 
 class PreparedDocument:
@@ -133,14 +177,25 @@ class PreparedDocument:
 
     def __init__(self, document: Document) -> None:
         self.document = document
-        self.fields = {name: FieldTokens(getattr(document, name)) for name in TEXT_FIELDS}
-        self.default_vocab = self.fields["title"].vocab | self.fields["text"].vocab
-        self.vocabulary = self.default_vocab | self.fields["author"].vocab
+        title, text, author = (FieldTokens(getattr(document, name)) for name in TEXT_FIELDS)
+        self.fields = {"title": title, "text": text, "author": author}
+        # One set for title and text, each term hashed once: the body's own set is built
+        # only if a word restricted to it (``text:azure``) asks for it.
+        if title.terms:
+            self.default_vocab = frozenset(text.terms + title.terms)
+        else:
+            self.default_vocab = text.vocab
+        text.look_within(self.default_vocab)
+        self.vocabulary = self.default_vocab
+        if author.terms:
+            self.vocabulary = self.default_vocab | author.vocab
         self.keyword_anchors = _keyword_anchors(document)
 
 
 def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
     """(field, value) pairs a ``source:``/``lang:`` keyword could equal for this document."""
+    if not document.source and not document.language:
+        return _NO_KEYWORDS
     anchors = set()
     labels = document.source.lower().split(".") if document.source else []
     for index in range(len(labels)):
@@ -159,7 +214,7 @@ def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
     terms = phrase.terms
     last = len(terms) - 1
     exact = terms[:last] if phrase.last_is_prefix else terms
-    if not all(term in tokens.vocab for term in exact):
+    if not all(term in tokens.within for term in exact):
         return []
     # Walk the positions of the rarest exact word of the phrase, then check its neighbours.
     anchor = min(range(len(exact)), key=lambda i: len(tokens.positions_of(exact[i])))
@@ -186,9 +241,7 @@ def leaf_spans(leaf: Leaf, tokens: FieldTokens) -> list[Span]:
     if isinstance(leaf, Term):
         return [(p, p + 1) for p in tokens.positions_of(leaf.term)]
     if isinstance(leaf, Prefix):
-        words = tokens.terms_with_prefix(leaf.prefix)
-        found = [p for term in words for p in tokens.positions_of(term)]
-        return [(p, p + 1) for p in sorted(found)]
+        return [(p, p + 1) for p in tokens.prefix_positions(leaf.prefix)]
     length = len(leaf.terms)
     return [(p, p + length) for p in _phrase_starts(tokens, leaf)]
 
@@ -251,7 +304,7 @@ def _compile_phrase(node: Phrase) -> Predicate:
     def matches(doc: PreparedDocument) -> bool:
         if not required <= doc.vocabulary:
             return False
-        return any(needle in doc.fields[name].joined() for name in names)
+        return any(doc.fields[name].has_sequence(needle) for name in names)
 
     return matches
 

@@ -9,6 +9,17 @@ lower-cased and stripped of diacritics (NFD, then combining marks dropped), so
 
 Documents are tokenised once per field; matching then works on token positions, and
 character offsets into the original text are computed only when hits are reported.
+
+Speed matters here: every article is tokenised before any topic is looked at, so this
+cost bounds what the topic index can gain. :func:`tokenize_terms` therefore never loops
+over characters or tokens in Python. ASCII is lower-cased and split in three C-level
+passes (``bytes.translate``, ``decode``, ``str.split``); so is text whose only non-ASCII
+characters separate words (curly quotes, dashes), which is most English news. Otherwise
+each distinct non-ASCII character is classified once (cached): separators are blanked
+and letters replaced by their folded form with ``bytes.replace``; text with combining
+marks is folded as one string (``str.lower``, NFD, diacritics removed, NFC). The
+per-token regex algorithm (:func:`regex_terms`) stays the reference, and handles the few
+characters where the shortcuts could differ (``İ``, capital sigma).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # Only the general-purpose diacritics are removed, as FTS5 does: Japanese voicing marks
@@ -55,14 +67,18 @@ def _lowered_and_pattern(text: str) -> tuple[str, re.Pattern[str]]:
         return text.lower(), _ASCII_TOKEN
     lowered = text.lower()
     if len(lowered) != len(text):
-        lowered = text  # identity tells tokenize_terms to fold every token itself
+        lowered = text  # identity tells regex_terms to fold every token itself
     # The plain class is several times faster; the rare extra characters need the full one.
     pattern = _FULL_TOKEN if _HAS_EXTRA.search(text) else _WORD_TOKEN
     return lowered, pattern
 
 
-def tokenize_terms(text: str) -> list[str]:
-    """The folded terms of ``text`` in order (no offsets: the fast path for matching)."""
+def regex_terms(text: str) -> list[str]:
+    """The folded terms of ``text``, token by token: the reference algorithm.
+
+    :func:`tokenize_terms` gives the same list faster; :func:`token_offsets` follows
+    this one, token for token.
+    """
     lowered, pattern = _lowered_and_pattern(text)
     raw = pattern.findall(lowered)
     if pattern is _ASCII_TOKEN:
@@ -75,6 +91,121 @@ def tokenize_terms(text: str) -> list[str]:
         return terms
     # A token made only of combining marks folds to nothing: drop it, as FTS5 does.
     return [t for t in terms if t]
+
+
+# --- the fast path -------------------------------------------------------------------------
+
+
+def _byte_table(*, keep_non_ascii: bool) -> bytes:
+    """ASCII letters lower-cased, digits kept, other ASCII bytes made spaces."""
+    table = bytearray(b" " * 256)
+    for byte in range(256):
+        if byte < 128 and chr(byte).isalnum():
+            table[byte] = ord(chr(byte).lower())
+        elif byte >= 128 and keep_non_ascii:
+            table[byte] = byte
+    return bytes(table)
+
+
+_ASCII_TERMS: Final = _byte_table(keep_non_ascii=False)  # UTF-8 sequences become spaces too
+_ASCII_TERMS_KEEP_REST: Final = _byte_table(keep_non_ascii=True)
+_ASCII_BYTES: Final = bytes(range(128))
+# Σ lower-cases by context (final ς): only lower() on the whole text is exact for it.
+_CAPITAL_SIGMA: Final = "\u03a3"
+
+_SEPARATOR, _LETTER, _MARKED, _UNSAFE = 0, 1, 2, 3
+_KIND_CACHE_LIMIT: Final = 100_000
+_char_kinds: dict[str, tuple[int, str]] = {}
+_separators: set[str] = set()  # the non-ASCII separators met so far: one C-level subset test
+# Conjoining jamo are letters that NFC composes with the letter before them.
+_CONJOINING_JAMO = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]")
+
+
+def _classify(char: str) -> tuple[int, str]:
+    """How a non-ASCII character tokenises, and what a letter folds to on its own.
+
+    - a separator;
+    - a letter that folds on its own (``É`` -> ``e``, ``Ж`` -> ``ж``): NFC composes a
+      letter only with a following mark or conjoining jamo, so a token of such letters
+      folds letter by letter;
+    - a mark or jamo inside a token: the token must be folded as a whole;
+    - unsafe: lower-casing it alone could differ from lower-casing the whole text
+      (``İ`` lengthens, ``Σ`` depends on its neighbours), or it would change whether
+      it belongs to a token; such texts take the reference algorithm.
+    """
+    lowered = char.lower()
+    in_token = _FULL_TOKEN.fullmatch(char) is not None
+    if len(lowered) != 1 or char == _CAPITAL_SIGMA:
+        return _UNSAFE, char
+    if in_token != (_FULL_TOKEN.fullmatch(lowered) is not None):
+        return _UNSAFE, char
+    if not in_token:
+        return _SEPARATOR, " "
+    folded = fold_token(lowered)
+    alone = (
+        unicodedata.category(char)[0] in "LN"
+        and not _CONJOINING_JAMO.match(char)
+        and len(folded) == 1
+        and folded.lower() == folded
+        and unicodedata.category(folded)[0] in "LN"
+        and fold_token(folded) == folded
+    )
+    return (_LETTER, folded) if alone else (_MARKED, char)
+
+
+def _char_kind(char: str) -> tuple[int, str]:
+    found = _char_kinds.get(char)
+    if found is None:
+        found = _classify(char)
+        if len(_char_kinds) < _KIND_CACHE_LIMIT:
+            _char_kinds[char] = found
+            if found[0] == _SEPARATOR:
+                _separators.add(char)
+    return found
+
+
+def _encode(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (from a careless JSON producer) is a separator too.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def tokenize_terms(text: str) -> list[str]:
+    """The folded terms of ``text`` in order (no offsets: the fast path for matching)."""
+    return spaced_terms(text).split()
+
+
+def spaced_terms(text: str) -> str:
+    """The folded terms of ``text`` in order, between runs of spaces (`` a  b c ``).
+
+    ``.split()`` gives :func:`tokenize_terms`; a term starts with ``p`` exactly when
+    ``" " + p`` occurs in it. Starts and ends with a space.
+    """
+    if text.isascii():
+        return " " + text.encode("ascii").translate(_ASCII_TERMS).decode("ascii") + " "
+    data = _encode(text)
+    # The distinct non-ASCII characters: UTF-8 keeps each one's bytes together.
+    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    if others <= _separators:
+        return " " + data.translate(_ASCII_TERMS).decode("ascii") + " "
+    kinds = {char: _char_kind(char) for char in others}
+    present = {kind for kind, _ in kinds.values()}
+    if _UNSAFE in present:
+        return " " + " ".join(regex_terms(text)) + " "
+    # Separators first: a letter's folded form is never a separator.
+    for char, (kind, _) in kinds.items():
+        if kind == _SEPARATOR:
+            data = data.replace(_encode(char), b" ")
+    if _MARKED not in present:
+        for char, (kind, folded) in kinds.items():
+            if kind == _LETTER and folded != char:
+                data = data.replace(_encode(char), _encode(folded))
+        return " " + data.translate(_ASCII_TERMS_KEEP_REST).decode("utf-8") + " "
+    # Only tokens and spaces left: folding the whole string folds each token, because
+    # NFD, NFC and the diacritic rule never reach across a space.
+    spaced = data.translate(_ASCII_TERMS_KEEP_REST).decode("utf-8").lower()
+    decomposed = unicodedata.normalize("NFD", spaced)
+    stripped = _LATIN_DIACRITICS.sub("", decomposed)
+    return " " + unicodedata.normalize("NFC", stripped).lower() + " "
 
 
 def token_offsets(text: str) -> list[tuple[int, int]]:

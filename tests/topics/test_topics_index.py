@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.topics import Document, PreparedDocument, Topic, TopicMatcher, anchors, parse_query
+from ingest.topics.anchors import anchor_clauses
+from ingest.topics.presearch import Presearcher
 
 WORDS = ["azure", "aws", "cloud", "contract", "military", "unit", "8200", "café", "protest"]
 SOURCES = ["nytimes.com", "news.bbc.co.uk", "bbc.co.uk", "example.org", ""]
@@ -88,3 +91,42 @@ def test_candidates_grow_with_possible_matches_not_with_topics() -> None:
     # term1*, term19*, term199* and term1999* all start "term1999xyz".
     assert matcher.candidates(prepared) == [1, 7, 19, 199, 1999]
     assert matcher.matching_numbers(prepared) == [1, 7, 19, 199, 1999]
+
+
+def test_clauses_keep_phrases_and_near_pairs_whole_inside_an_or() -> None:
+    (clause,) = anchor_clauses(parse_query('"hide their" OR (sport NEAR win*)'))
+    values = {frozenset(value for _, _, value in group) for group in clause}
+    assert values == {frozenset({"hide", "their"}), frozenset({"sport", "win"})}
+
+
+def test_a_group_needs_all_its_anchors_to_make_a_candidate() -> None:
+    matcher = TopicMatcher([Topic("t", '"hide their" OR (sport NEAR/2 winner)')])
+    assert anchors(parse_query('"hide their" OR (sport NEAR/2 winner)')) is not None
+    assert matcher.candidates(PreparedDocument(Document(text="their house, their sport"))) == []
+    both = PreparedDocument(Document(text="they hide their faces"))
+    assert matcher.candidates(both) == [0]
+    assert matcher.matching_numbers(both) == [0]
+    apart = PreparedDocument(Document(text="their faces hide"))
+    assert matcher.candidates(apart) == [0]  # the query itself rules this one out
+    assert matcher.matching_numbers(apart) == []
+
+
+def test_every_clause_is_checked_before_evaluation() -> None:
+    matcher = TopicMatcher([Topic("t", "azure cloud* contract military")])
+    partial = PreparedDocument(Document(text="azure cloudy contract"))
+    assert matcher.candidates(partial) == []
+    full = PreparedDocument(Document(text="azure cloudy contract for the military"))
+    assert matcher.candidates(full) == [0]
+
+
+def test_forgetting_words_keeps_results_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The word memo starts afresh past its limit; answers do not change."""
+    monkeypatch.setattr(Presearcher, "LIMIT", 3)
+    topics = [Topic("a", "azu* OR cloud"), Topic("b", "unit NOT 8200"), Topic("c", "café")]
+    matcher = TopicMatcher(topics)
+    texts = ["azure cloud", "unit 8200", "unit 8201 cafe", "the café", "azurite", "nothing"]
+    for text in texts * 3:
+        prepared = PreparedDocument(Document(text=text))
+        assert matcher.matching_numbers(prepared) == matcher.matching_numbers(
+            prepared, use_index=False
+        )
