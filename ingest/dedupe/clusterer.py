@@ -7,17 +7,22 @@ through :class:`ClusterState`; :class:`~ingest.dedupe.memory_state.InMemoryClust
 serves the CLI and benchmarks, :mod:`ingest.store.cluster_state` serves the pipeline.
 Both run this same code, so the same stream gives the same stories.
 
-Story similarity is a logistic model over the cosine to the story centroid (keeps a story
-on topic), the best cosine to a single member (catches a report close to one member), the
-cosine over names and numbers only (two earthquakes share words, not places) and the time
-distance to the story.
+Story similarity is a logistic model (:data:`SCORE_FEATURES`) over the cosine to the story
+centroid (keeps a story on topic), the best cosine to a single member and the mean of the
+two best (a report close to one member, and to more than one), the cosine over names
+and numbers only (two earthquakes share words, not places), headline cosines (outlets
+word their headlines differently from their bodies), agreement on the weekday the reports
+name ("on Friday") and the time distance to the story. An article or story without a real
+time (:data:`UNKNOWN_TIME`: a stream without dates) gets a "time unknown" term instead of
+the distance, so it is not taken for "same time".
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ingest.dedupe import features as feat
@@ -31,6 +36,23 @@ MEMBER_TERMS = 60
 MAX_MEMBERS = 12
 MAX_SOURCES = 1000
 MAX_TEXT_CHARS = 200_000
+# The time of an article nobody dated: the batch interface's stream clock before any
+# dated record (ingest.dedupe.stream.EPOCH). Times at or before it are "unknown".
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# The parts of the same-event model, in the order of ClusterParams' w_* weights.
+SCORE_FEATURES = (
+    "centroid",
+    "single_link",
+    "mean_link",
+    "specific",
+    "centroid_specific",
+    "title",
+    "title_centroid",
+    "weekday_named",
+    "weekday_agree",
+    "time",
+    "time_unknown",
+)
 
 
 @dataclass(frozen=True)
@@ -40,17 +62,27 @@ class ClusterParams:
     window_hours: float = 72.0
     duplicate_jaccard: float = 0.6
     duplicate_specific: float = 0.7  # containment of names and numbers (see minhash)
-    join_threshold: float = 0.45
-    # Logistic model of "same event" over (centroid cosine, best single-link cosine,
-    # names/numbers cosine, time distance / window, centroid x names interaction),
-    # fitted on the union of the bench/data/clustering sets
+    join_threshold: float = 0.6
+    # Logistic model of "same event" over SCORE_FEATURES (see Score), fitted on the
+    # union of the bench/data/clustering sets, dated and undated
     # (`python bench/cluster_quality.py --fit`); the threshold from `--tune`.
-    bias: float = -2.076
-    w_centroid: float = 5.313
-    w_single_link: float = 3.476
-    w_specific: float = 3.71
-    w_time: float = -2.814
-    w_centroid_specific: float = 1.791
+    bias: float = -2.917
+    w_centroid: float = 3.193
+    w_single_link: float = 2.304
+    w_mean_link: float = 3.097
+    w_specific: float = 2.239
+    w_centroid_specific: float = 1.054
+    w_title: float = 2.678
+    w_title_centroid: float = 2.793
+    w_weekday_named: float = -0.682
+    w_weekday_agree: float = 1.714
+    w_time: float = -2.012
+    w_time_unknown: float = -1.85
+
+    @functools.cached_property
+    def weights(self) -> tuple[float, ...]:
+        """The w_* weights in SCORE_FEATURES order."""
+        return tuple(float(getattr(self, f"w_{name}")) for name in SCORE_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -83,9 +115,18 @@ class Member:
     title: str
     vector: dict[int, float]
     norm: float = field(init=False, repr=False, compare=False)
+    _title_vector: dict[int, float] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.norm = feat.norm(self.vector)
+
+    def title_vector(self) -> dict[int, float]:
+        """The member's weights of its headline terms (computed on first use)."""
+        if self._title_vector is None:
+            self._title_vector = _restrict(self.vector, feat.title_terms(self.title))
+        return self._title_vector
 
 
 @dataclass
@@ -104,15 +145,15 @@ class StoryProfile:
     headline_article_id: int | None = None
     # Derived from the centroid, computed on first use (a changed profile is a new
     # object: see _editable).
-    _derived: tuple[float, dict[int, float], float] | None = field(
+    _derived: tuple[float, dict[int, float], float, dict[int, float]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
-    def derived(self) -> tuple[float, dict[int, float], float]:
-        """(centroid norm, names/numbers part of the centroid, its norm)."""
+    def derived(self) -> tuple[float, dict[int, float], float, dict[int, float]]:
+        """(centroid norm, names/numbers part of the centroid, its norm, weekday part)."""
         if self._derived is None:
-            specific = _specific(self.centroid)
-            self._derived = (feat.norm(self.centroid), specific, feat.norm(specific))
+            specific, weekdays = _split(self.centroid)
+            self._derived = (feat.norm(self.centroid), specific, feat.norm(specific), weekdays)
         return self._derived
 
     @property
@@ -216,19 +257,93 @@ def _top(vector: dict[int, float], n: int) -> dict[int, float]:
     return dict(sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
 
 
-def _specific(vector: dict[int, float]) -> dict[int, float]:
-    return {t: w for t, w in vector.items() if feat.term_kind(t) != feat.WORD}
+def _split(vector: dict[int, float]) -> tuple[dict[int, float], dict[int, float]]:
+    """(names/numbers/weekdays part, weekdays part) of a vector, in one pass."""
+    specific: dict[int, float] = {}
+    weekdays: dict[int, float] = {}
+    for term, weight in vector.items():
+        kind = feat.term_kind(term)
+        if kind != feat.WORD:
+            specific[term] = weight
+            if kind == feat.WHEN:
+                weekdays[term] = weight
+    return specific, weekdays
+
+
+def _restrict(vector: dict[int, float], terms: frozenset[int]) -> dict[int, float]:
+    return {t: w for t, w in vector.items() if t in terms}
+
+
+def _lookup_terms(vector: dict[int, float], n: int) -> list[int]:
+    """The ``n`` heaviest terms for the story index, weekdays left out: every story of a
+    day shares them, so they find no candidates (there are at most 7 of them)."""
+    top = _top(vector, n + len(feat.WEEKDAYS))
+    return [t for t in top if feat.term_kind(t) != feat.WHEN][:n]
+
+
+def _index_terms(story: StoryProfile) -> list[int]:
+    return _lookup_terms(story.centroid, INDEX_TERMS)
+
+
+def time_known(time: datetime) -> bool:
+    """Whether ``time`` is a real time (not :data:`UNKNOWN_TIME`)."""
+    return time > UNKNOWN_TIME
+
+
+@dataclass(frozen=True)
+class Query:
+    """An article as it is compared with candidate stories (built once per article)."""
+
+    vector: dict[int, float]
+    time: datetime
+    title_terms: frozenset[int] = frozenset()
+    norm: float = field(init=False)
+    specific: dict[int, float] = field(init=False)
+    title: dict[int, float] = field(init=False)
+    weekdays: dict[int, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: derived fields are set once, here.
+        specific, weekdays = _split(self.vector)
+        object.__setattr__(self, "norm", feat.norm(self.vector))
+        object.__setattr__(self, "specific", specific)
+        object.__setattr__(self, "title", _restrict(self.vector, self.title_terms))
+        object.__setattr__(self, "weekdays", weekdays)
 
 
 @dataclass(frozen=True)
 class Score:
-    """Similarity of an article to one story, and its parts (for tuning and tests)."""
+    """Similarity of an article to one story (``total``, 0..1) and its parts: the
+    SCORE_FEATURES (for tuning and tests) and the hours between article and story."""
 
     total: float
     centroid: float
     single_link: float
+    mean_link: float
     specific: float
+    title: float
+    title_centroid: float
+    weekday_named: float  # 1 when both name a weekday
+    weekday_agree: float  # cosine of the weekdays named (0 when either names none)
+    time: float  # hours apart / window, capped at 1 (0 when a time is unknown)
+    time_unknown: float  # 1 when the article's or the story's time is unknown
     hours_apart: float
+
+    def features(self) -> tuple[float, ...]:
+        """The values the model weighs, in SCORE_FEATURES order."""
+        return (
+            self.centroid,
+            self.single_link,
+            self.mean_link,
+            self.specific,
+            self.centroid * self.specific,
+            self.title,
+            self.title_centroid,
+            self.weekday_named,
+            self.weekday_agree,
+            self.time,
+            self.time_unknown,
+        )
 
 
 @dataclass(frozen=True)
@@ -256,40 +371,50 @@ class Clusterer:
         self._prepared: dict[int, Prepared] = {}
 
     # ------------------------------------------------------------------ scoring
-    def score(
-        self,
-        vector: dict[int, float],
-        time: datetime,
-        story: StoryProfile,
-        v_specific: dict[int, float] | None = None,
-    ) -> Score:
-        """How well an article vector fits a story (0..1)."""
+    def score(self, query: Query, story: StoryProfile) -> Score:
+        """How well an article fits a story (0..1), with the parts of the score."""
         p = self.params
-        c_norm, c_specific, c_specific_norm = story.derived()
-        v_norm = feat.norm(vector)
-        if v_specific is None:
-            v_specific = _specific(vector)
+        c_norm, c_specific, c_specific_norm, c_weekdays = story.derived()
+        vector, v_norm = query.vector, query.norm
         centroid = feat.cosine(vector, story.centroid, v_norm, c_norm)
-        single = max(
-            (feat.cosine(vector, m.vector, v_norm, m.norm) for m in story.members), default=0.0
+        links = sorted(
+            (feat.cosine(vector, m.vector, v_norm, m.norm) for m in story.members), reverse=True
         )
-        specific = feat.cosine(v_specific, c_specific, None, c_specific_norm)
-        if time < story.first_seen:
-            apart = (story.first_seen - time).total_seconds() / 3600.0
-        elif time > story.last_seen:
-            apart = (time - story.last_seen).total_seconds() / 3600.0
+        single = links[0] if links else 0.0
+        # The two closest members, not all: a big story's members differ more and more
+        # (follow-ups, analysis), and that must not keep new reports out.
+        mean = sum(links[:2]) / len(links[:2]) if links else 0.0
+        specific = feat.cosine(query.specific, c_specific, None, c_specific_norm)
+        title = max(
+            (feat.cosine(query.title, m.title_vector()) for m in story.members if query.title),
+            default=0.0,
+        )
+        title_centroid = feat.cosine(query.title, story.centroid, None, c_norm)
+        named = 1.0 if query.weekdays and c_weekdays else 0.0
+        agree = feat.cosine(query.weekdays, c_weekdays) if named else 0.0
+        if query.time < story.first_seen:
+            apart = (story.first_seen - query.time).total_seconds() / 3600.0
+        elif query.time > story.last_seen:
+            apart = (query.time - story.last_seen).total_seconds() / 3600.0
         else:
             apart = 0.0
-        z = (
-            p.bias
-            + p.w_centroid * centroid
-            + p.w_single_link * single
-            + p.w_specific * specific
-            + p.w_time * min(1.0, apart / max(p.window_hours, 1e-9))
-            + p.w_centroid_specific * centroid * specific
+        known = time_known(query.time) and time_known(story.last_seen)
+        distance = min(1.0, apart / max(p.window_hours, 1e-9)) if known else 0.0
+        parts = (
+            centroid,
+            single,
+            mean,
+            specific,
+            title,
+            title_centroid,
+            named,
+            agree,
+            distance,
+            0.0 if known else 1.0,
         )
-        total = 1.0 / (1.0 + math.exp(-z))
-        return Score(total, centroid, single, specific, apart)
+        features = (*parts[:4], centroid * specific, *parts[4:])
+        z = p.bias + math.fsum(w * x for w, x in zip(p.weights, features, strict=True))
+        return Score(1.0 / (1.0 + math.exp(-z)), *parts, apart)
 
     # ------------------------------------------------------------------ decisions
     def process(self, doc: Doc) -> Decision:
@@ -343,8 +468,7 @@ class Clusterer:
         story = _editable(self.state.load_stories([story_id])[story_id])
         story.article_count += 1
         _touch(story, doc)
-        index = list(_top(story.centroid, INDEX_TERMS))
-        self.state.save_story(story, index)
+        self.state.save_story(story, _index_terms(story))
         decision = Decision(doc.article_id, story_id, original_id, similarity, False)
         self.state.record(doc, decision, sig, None)
         return decision
@@ -359,18 +483,18 @@ class Clusterer:
         terms = sorted(features.counts)
         df = self.state.document_frequencies(terms)
         vector = feat.tfidf_vector(features, df, self.state.doc_count())
-        best = self._best_story(vector, doc.time)
+        best = self._best_story(Query(vector, doc.time, feat.title_terms(doc.title[:500])))
         self.state.add_document(terms)
         member = Member(doc.article_id, doc.title[:500], _top(vector, MEMBER_TERMS))
         if best is None:
             story = StoryProfile(0, doc.time, doc.time)
             _fold(story, member, doc)
-            story.story_id = self.state.create_story(story, list(_top(story.centroid, INDEX_TERMS)))
+            story.story_id = self.state.create_story(story, _index_terms(story))
             decision = Decision(doc.article_id, story.story_id, None, 1.0, True)
         else:
             story, score = _editable(best[0]), best[1]
             _fold(story, member, doc)
-            self.state.save_story(story, list(_top(story.centroid, INDEX_TERMS)))
+            self.state.save_story(story, _index_terms(story))
             decision = Decision(doc.article_id, story.story_id, None, score.total, False)
         self.state.record(doc, decision, sig, buckets)
         return decision
@@ -378,20 +502,17 @@ class Clusterer:
     def candidates(self, vector: dict[int, float], time: datetime) -> list[StoryProfile]:
         """Active stories sharing heavy terms with ``vector``, most promising first."""
         window = timedelta(hours=self.params.window_hours)
-        query = list(_top(vector, QUERY_TERMS))
+        query = _lookup_terms(vector, QUERY_TERMS)
         hits = self.state.story_candidates(sorted(query), time - window, time + window)
         ranked = sorted(hits, key=lambda sid: (-sum(vector[t] for t in hits[sid]), sid))
         chosen = ranked[:MAX_CANDIDATES]
         profiles = self.state.load_stories(sorted(chosen))
         return [profiles[sid] for sid in chosen if sid in profiles]
 
-    def _best_story(
-        self, vector: dict[int, float], time: datetime
-    ) -> tuple[StoryProfile, Score] | None:
+    def _best_story(self, query: Query) -> tuple[StoryProfile, Score] | None:
         best: tuple[StoryProfile, Score] | None = None
-        specific = _specific(vector)
-        for story in self.candidates(vector, time):
-            score = self.score(vector, time, story, specific)
+        for story in self.candidates(query.vector, query.time):
+            score = self.score(query, story)
             if score.total < self.params.join_threshold:
                 continue
             if best is None or score.total > best[1].total:

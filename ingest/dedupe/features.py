@@ -1,12 +1,18 @@
 """Article features for story clustering: weighted term vectors with online IDF.
 
 Terms are hashed to signed 63-bit integers (stable across processes: blake2b), so the
-story index and the IDF table are integer-keyed. Three kinds of term share one space:
+story index and the IDF table are integer-keyed. Four kinds of term share one space (the
+kind is in the id's two low bits):
 
-* words (lower-cased, stop words dropped, a light plural stem);
+* words (lower-cased, stop words dropped, a light plural stem; dotted acronyms such as
+  "G.O.P." are one word, "gop", whatever the outlet's house style);
 * entities: capitalised tokens and token pairs from running text (names, places,
-  organisations) — two reports of one event agree on them, two events of one kind don't;
-* numbers with two or more digits (tolls, scores, years, amounts).
+  organisations) — two reports of one event agree on them, two events of one kind don't.
+  A Title Case headline says nothing by its capitals, so a headline word is an entity
+  only when the text uses it as one (then with the headline's weight);
+* numbers with two or more digits (tolls, scores, years, amounts);
+* weekdays named in the headline or lead ("on Friday"): reports of one event name the
+  same day, two events of one kind a few days apart don't.
 
 Title and lead (first sentences) weigh more than the body, which is cut at
 ``BODY_CHARS`` so long articles don't drown in background paragraphs.
@@ -33,11 +39,18 @@ ENTITY_BOOST = 1.6
 NUMBER_BOOST = 1.3
 DOC_COUNT_TERM = 0  # reserved key of the term-stats table holding the document count
 
+WORD = 0
 ENTITY = 1
 NUMBER = 2
-WORD = 0
+WHEN = 3
+WEEKDAYS = frozenset(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
 
-_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d[\d,.]*\d|\d", re.UNICODE)
+# Dotted acronyms ("U.S.", "G.O.P.", "N.A.A.C.P.") are one token: outlets differ in
+# house style and "NAACP" must meet "N.A.A.C.P.".
+_WORD_RE = re.compile(
+    r"[^\W\d_]+(?:['’][^\W\d_]+)*(?:(?<=\b[^\W\d_])\.(?:[^\W\d_]\.)+)?|\d[\d,.]*\d|\d",
+    re.UNICODE,
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+|\n+")
 
 STOP_WORDS = frozenset(
@@ -344,7 +357,7 @@ def _token_term(token: str) -> int:
     if token[0].isdigit():
         number = token.replace(",", "").rstrip(".")
         return term_id(NUMBER, number) if len(number.replace(".", "")) >= 2 else 0
-    word = _stem(token.lower())
+    word = _stem(token.lower().replace(".", ""))
     if len(word) < 2 or word in STOP_WORDS:
         return 0
     return term_id(WORD, word)
@@ -358,22 +371,47 @@ def _add_words(feats: Features, tokens: list[str], weight: float) -> None:
             counts[term] = counts.get(term, 0.0) + weight * n
 
 
-def _add_entities(feats: Features, tokens: list[str], weight: float) -> None:
+def _entity_names(tokens: list[str]) -> list[str]:
+    """Names (capitalised runs, lower-cased) of one sentence: each word and each pair."""
+    out: list[str] = []
     run: list[str] = []
     for position, token in enumerate([*tokens, ""]):
         capital = bool(token) and token[0].isupper() and token.lower() not in STOP_WORDS
         # The first word of a sentence is capitalised anyway: only a run starting there
         # that goes on (a multi-word name) counts.
         if capital and len(token) > 1:
-            run.append(token[:-2] if token.endswith(("'s", "’s")) else token)
+            run.append(_name(token))
             continue
         if run and not (len(run) == 1 and position == 1):
-            names = [w.lower() for w in run]
-            for name in names:
-                feats.add(ENTITY, name, weight)
-            for left, right in itertools.pairwise(names):
-                feats.add(ENTITY, f"{left} {right}", weight)
+            out.extend(run)
+            out.extend(f"{left} {right}" for left, right in itertools.pairwise(run))
         run = []
+    return out
+
+
+def _name(token: str) -> str:
+    if token.endswith(("'s", "’s")):
+        token = token[:-2]
+    return token.replace(".", "").lower()
+
+
+def _title_names(tokens: list[str], known: set[str]) -> list[str]:
+    """Names of a headline. Headlines are often Title Case, so a capitalised headline
+    word counts as a name only when the text uses it as one (``known``)."""
+    names = [_name(t) if t[0].isupper() else "" for t in tokens]
+    out = [n for n in names if n in known]
+    out.extend(
+        pair
+        for left, right in itertools.pairwise(names)
+        if left and right and (pair := f"{left} {right}") in known
+    )
+    return out
+
+
+def _add_weekdays(feats: Features, tokens: list[str], weight: float) -> None:
+    for token in tokens:
+        if token[0].isupper() and (day := token.lower()) in WEEKDAYS:
+            feats.add(WHEN, day, weight)
 
 
 def extract_features(title: str, text: str) -> Features:
@@ -384,7 +422,10 @@ def extract_features(title: str, text: str) -> Features:
     sentences = split_sentences(body)
     if sentences and title and sentences[0].strip().lower() == title.lower():
         sentences = sentences[1:]  # many extractors repeat the title as the first line
-    _add_words(feats, _WORD_RE.findall(title), TITLE_WEIGHT)
+    title_tokens = _WORD_RE.findall(title)
+    _add_words(feats, title_tokens, TITLE_WEIGHT)
+    _add_weekdays(feats, title_tokens, TITLE_WEIGHT)
+    known: set[str] = set()
     used = 0
     for sentence in sentences:
         if used >= BODY_CHARS:
@@ -393,9 +434,25 @@ def extract_features(title: str, text: str) -> Features:
         used += len(sentence)
         tokens = _WORD_RE.findall(sentence)
         _add_words(feats, tokens, weight)
+        if weight == LEAD_WEIGHT:
+            _add_weekdays(feats, tokens, weight)
         if not _is_title_case(tokens):
-            _add_entities(feats, tokens, weight)
+            names = _entity_names(tokens)
+            known.update(names)
+            for name in names:
+                feats.add(ENTITY, name, weight)
+    for name in _title_names(title_tokens, known):
+        feats.add(ENTITY, name, TITLE_WEIGHT)
     return feats
+
+
+@functools.lru_cache(maxsize=65_536)
+def title_terms(title: str) -> frozenset[int]:
+    """The word and number terms of a headline (to compare headlines on their own)."""
+    return frozenset(t for t in map(_token_term, _WORD_RE.findall(title[:500])) if t)
+
+
+_BOOSTS = {WORD: 1.0, ENTITY: ENTITY_BOOST, NUMBER: NUMBER_BOOST, WHEN: 1.0}
 
 
 def tfidf_vector(
@@ -411,7 +468,7 @@ def tfidf_vector(
     for term, count in feats.counts.items():
         idf = math.log((n + 1) / (df.get(term, 0) + 1)) + 1.0
         kind = term_kind(term)
-        boost = ENTITY_BOOST if kind == ENTITY else NUMBER_BOOST if kind == NUMBER else 1.0
+        boost = _BOOSTS[kind]
         weights[term] = (1.0 + math.log(count)) * idf * boost if count > 0 else 0.0
     top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0

@@ -7,6 +7,7 @@ real requests: the schedule is exact whatever the machine's load.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,7 +57,7 @@ def test_two_workers_share_one_schedule(db_url: str) -> None:
         t.join()
     waits.sort()
     assert len(waits) == 8
-    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert min(gaps) > DELAY_S - SLACK_S, waits
 
 
@@ -75,7 +76,7 @@ def site() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = b"<html><body><p>ok</p></body></html>"
             self.send_response(200)
