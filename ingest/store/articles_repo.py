@@ -10,12 +10,11 @@ from typing import Any
 
 import zstandard
 from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store.models import Article, ArticleVersion, Entry, Feed, RawPage
 from ingest.store.types import UTCDateTime, utcnow
-from ingest.store.upsert import insert_ignore
+from ingest.store.upsert import cached_statement, dialect_insert, insert_ignore
 
 _ZSTD_LEVEL = 6
 
@@ -109,10 +108,6 @@ def load_entries(session: Session, entry_ids: Sequence[int]) -> list[PendingEntr
     ]
 
 
-def article_id_for_key(session: Session, url_key: str) -> int | None:
-    return article_ids_for_keys(session, [url_key]).get(url_key)
-
-
 def article_ids_for_keys(session: Session, url_keys: Sequence[str]) -> dict[str, int]:
     """Stored article id of each URL key that has one (one query per 500 keys)."""
     found: dict[str, int] = {}
@@ -137,23 +132,6 @@ class EntryOutcome:
     error_class: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
-
-
-def _dialect_insert(session: Session, model: Any) -> Any:
-    return (postgresql.insert if is_postgres(session) else sqlite.insert)(model)
-
-
-# Statements built once per dialect and executed with parameters: SQLAlchemy compiles a
-# statement object once, so the per-row cost is only binding values.
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def _statement(session: Session, name: str, build: Any) -> Any:
-    key = (session.get_bind().dialect.name, name)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = build()
-    return stmt
 
 
 def mark_entries(session: Session, outcomes: Sequence[EntryOutcome]) -> None:
@@ -192,7 +170,7 @@ def mark_entries(session: Session, outcomes: Sequence[EntryOutcome]) -> None:
         }
         for o in sorted(outcomes, key=lambda o: o.entry_id)
     ]
-    session.execute(_statement(session, "mark_entries", build), rows)
+    session.execute(cached_statement(session, "mark_entries", build), rows)
 
 
 def mark_entry(
@@ -310,11 +288,11 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
         "updated_at": now,
         "version": 1,
     }
-    insert_new = _statement(
+    insert_new = cached_statement(
         session,
         "insert_article",
         lambda: (
-            _dialect_insert(session, Article)
+            dialect_insert(session, Article)
             .on_conflict_do_nothing(index_elements=["url_key"])
             .returning(Article.id)
         ),
@@ -356,10 +334,10 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
 
 
 def _add_version(session: Session, article_id: int, version: int, values: ArticleValues) -> None:
-    stmt = _statement(
+    stmt = cached_statement(
         session,
         "insert_version",
-        lambda: _dialect_insert(session, ArticleVersion).on_conflict_do_nothing(
+        lambda: dialect_insert(session, ArticleVersion).on_conflict_do_nothing(
             index_elements=["article_id", "content_hash"]
         ),
     )

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import minhash
@@ -31,6 +30,7 @@ from ingest.store.models import (
     TermStat,
 )
 from ingest.store.types import utcnow
+from ingest.store.upsert import cached_statement, dialect_insert
 
 _CHUNK = 500  # bound IN-lists (SQLite's variable limit, plan sizes)
 _PG_CHUNK = 20_000  # bound array parameters on PostgreSQL
@@ -91,6 +91,11 @@ def _ints(values: Iterable[int | None]) -> str:
     return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
 
 
+def _role(decision: Decision) -> str:
+    """An article's role in its story (``story_articles.role``)."""
+    return "duplicate" if decision.duplicate_of is not None else "original"
+
+
 def _naive_utc(time: datetime) -> datetime:
     # The store keeps naive UTC (see UTCDateTime); raw statements bind it directly.
     return time.astimezone(UTC).replace(tzinfo=None)
@@ -132,7 +137,6 @@ class SqlClusterState:
         # stories again and again, and decoding their JSON profile is the costly part.
         # Safe because the clusterer copies a profile before changing it.
         self._profiles: dict[int, StoryProfile] = {}
-        self._statements: dict[str, Any] = {}
         # Document frequencies: values read from the table, plus this batch's counts.
         self._df_read: dict[int, int] = {}
         self._df_added: dict[int, int] = {}
@@ -147,19 +151,10 @@ class SqlClusterState:
         self._dirty_stories: dict[int, tuple[StoryProfile, frozenset[int]]] = {}
 
     def _statement(self, name: str, build: Any) -> Any:
-        """One statement object per kind, executed with lists of rows (executemany):
-        compiled once and cached, instead of a new multi-row VALUES per call."""
-        stmt = self._statements.get(name)
-        if stmt is None:
-            stmt = self._statements[name] = build()
-        return stmt
+        return cached_statement(self.session, f"cluster_state.{name}", build)
 
     def _insert(self, model: Any) -> Any:
-        if self.dialect == "postgresql":
-            return postgresql.insert(_table(model))
-        if self.dialect == "sqlite":
-            return sqlite.insert(_table(model))
-        raise NotImplementedError(f"unsupported database dialect: {self.dialect}")
+        return dialect_insert(self.session, model)
 
     # ------------------------------------------------------------------ reads
     def assignment(self, article_id: int) -> Decision | None:
@@ -329,7 +324,6 @@ class SqlClusterState:
 
     # ------------------------------------------------------------------ writes (buffered)
     def add_document(self, terms: list[int]) -> None:
-        self.document_frequencies(sorted({*terms, DOC_COUNT_TERM}))  # reads stay exact
         for term in {*terms, DOC_COUNT_TERM}:
             self._df_added[term] = self._df_added.get(term, 0) + 1
 
@@ -495,7 +489,7 @@ class SqlClusterState:
                 _PG_DECIDE,
                 {"ids": ids, "stories": stories, "duplicates": _ints(d.duplicate_of for d in part)},
             )
-            roles = ["duplicate" if d.duplicate_of is not None else "original" for d in part]
+            roles = [_role(d) for d in part]
             similarities = [d.similarity for d in part]
             self.session.execute(
                 _PG_MEMBERS,
@@ -565,7 +559,7 @@ class SqlClusterState:
                 {
                     "article_id": d.article_id,
                     "story_id": d.story_id,
-                    "role": "duplicate" if d.duplicate_of is not None else "original",
+                    "role": _role(d),
                     "similarity": d.similarity,
                 }
                 for d in decisions

@@ -121,17 +121,6 @@ class StoryMatch:
 _ROWS_PER_STATEMENT = 200  # hits and snippets make rows large: bound each statement
 
 
-def save_article_match(
-    session: Session,
-    article_id: int,
-    topic_id: int,
-    hits: list[dict[str, Any]],
-    snippet: dict[str, Any] | None,
-) -> None:
-    """Record (or refresh, for a revised text) why an article matched a topic."""
-    save_article_matches(session, [Match(article_id, topic_id, hits, snippet)])
-
-
 def save_article_matches(session: Session, matches: Sequence[Match]) -> None:
     """Record (or refresh, for a revised text) why articles matched topics."""
     now = utcnow()
@@ -153,20 +142,6 @@ def save_article_matches(session: Session, matches: Sequence[Match]) -> None:
             ["article_id", "topic_id"],
             ["hits", "snippet"],
         )
-
-
-def save_story_match(
-    session: Session,
-    story_id: int,
-    topic_id: int,
-    article_id: int,
-    hits: list[dict[str, Any]],
-    snippet: dict[str, Any] | None,
-) -> bool:
-    """First match of a topic on a story explains it; later ones change nothing."""
-    return bool(
-        save_story_matches(session, [StoryMatch(story_id, topic_id, article_id, hits, snippet)])
-    )
 
 
 def save_story_matches(session: Session, matches: Sequence[StoryMatch]) -> int:

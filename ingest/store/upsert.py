@@ -7,7 +7,7 @@ safe under retries and concurrent workers goes through these two functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -21,13 +21,31 @@ def _table(model: type[DeclarativeBase] | Table) -> Table:
     return table
 
 
-def _insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, model: type[DeclarativeBase] | Table) -> Any:
+    """The dialect's ``INSERT`` construct (it has ``on_conflict_do_*``) for ``model``."""
+    table = _table(model)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"unsupported database dialect: {dialect}")
+
+
+_insert = dialect_insert
+
+# Statements built once per dialect and executed with parameters (or lists of them):
+# SQLAlchemy compiles a statement object once, so each later call only binds values.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def cached_statement(session: Session, name: str, build: Callable[[], Any]) -> Any:
+    """The statement called ``name`` for this session's dialect, built on first use."""
+    key = (session.get_bind().dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
 
 
 def _in_key_order(rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]) -> list[Any]:
