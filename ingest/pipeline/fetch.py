@@ -284,6 +284,8 @@ def fetch_and_extract(
         )
         raw_keys = dict(zip(page_ids, digests, strict=True))
         outcomes: list[repo.EntryOutcome] = []
+        stored: list[int] = []  # entry ids, in the order of to_store
+        to_store: list[repo.ArticleValues] = []
         for entry_id in sorted(results, key=publication_order):
             result, entry = results[entry_id], by_id[entry_id]
             if isinstance(result, FetchError):
@@ -316,8 +318,8 @@ def fetch_and_extract(
             if status == "failed":
                 cls = article.error_class or "empty"
                 part.errors[cls] = part.errors.get(cls, 0) + 1
-            write = repo.upsert_article(
-                session,
+            stored.append(entry_id)
+            to_store.append(
                 repo.ArticleValues(
                     canonical_url=canonical,
                     url_key=key,
@@ -334,8 +336,9 @@ def fetch_and_extract(
                     extraction_status=status,
                     extraction_error=article.error,
                     extractor_version=EXTRACTOR_VERSION,
-                ),
+                )
             )
+        for entry_id, write in zip(stored, repo.upsert_articles(session, to_store), strict=True):
             if write.outcome == "new":
                 part.new_articles += 1
             elif write.outcome == "revised":

@@ -259,15 +259,8 @@ class ArticleWrite:
     version: int
 
 
-def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
-    """One article per canonical URL; a changed text there becomes a new version.
-
-    Safe under concurrent workers: the insert is ``ON CONFLICT DO NOTHING`` on the URL
-    key, and a revision updates the row under a row lock (PostgreSQL) or the database
-    write lock (SQLite).
-    """
-    now = utcnow()
-    row = {
+def _article_row(values: ArticleValues, now: datetime) -> dict[str, Any]:
+    return {
         "canonical_url": values.canonical_url,
         "url_key": values.url_key,
         "url": values.url,
@@ -288,20 +281,74 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
         "updated_at": now,
         "version": 1,
     }
+
+
+def _version_row(article_id: int, version: int, values: ArticleValues) -> dict[str, Any]:
+    return {
+        "article_id": article_id,
+        "version": version,
+        "content_hash": values.content_hash,
+        "title": values.title,
+        "text": values.text,
+        "raw_sha256": values.raw_sha256,
+    }
+
+
+def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
+    """One article per canonical URL; a changed text there becomes a new version."""
+    return upsert_articles(session, [values])[0]
+
+
+def upsert_articles(session: Session, batch: Sequence[ArticleValues]) -> list[ArticleWrite]:
+    """Store a batch of extracted articles, in order; one :class:`ArticleWrite` each.
+
+    One article per canonical URL (``url_key``); a changed text at a known URL becomes a
+    new version of that article, not a new article. New URLs go in with one insert for
+    the batch (ids follow the batch order), their first versions with another; only
+    URLs already known take the row-by-row path. The result is the same as storing the
+    articles one after another: a URL twice in the batch is inserted by its first
+    occurrence and revised (or not) by the later ones.
+
+    Safe under concurrent workers: the insert is ``ON CONFLICT DO NOTHING`` on the URL
+    key, and a revision updates the row under a row lock (PostgreSQL) or the database
+    write lock (SQLite).
+    """
+    if not batch:
+        return []
+    now = utcnow()
     insert_new = cached_statement(
         session,
-        "insert_article",
+        "insert_articles",
         lambda: (
             dialect_insert(session, Article)
             .on_conflict_do_nothing(index_elements=["url_key"])
-            .returning(Article.id)
+            .returning(Article.id, Article.url_key)
         ),
     )
-    inserted = session.execute(insert_new, row).scalar()
-    if inserted is not None:
-        _add_version(session, int(inserted), 1, values)
-        return ArticleWrite(int(inserted), "new", 1)
+    # RETURNING names the key: rows skipped on conflict return nothing, and the order
+    # of returned rows is not something to rely on across backends.
+    inserted = {
+        str(key): int(article_id)
+        for article_id, key in session.execute(
+            insert_new, [_article_row(values, now) for values in batch]
+        )
+    }
+    writes: list[ArticleWrite | None] = [None] * len(batch)
+    first_versions = []
+    for index, values in enumerate(batch):
+        article_id = inserted.pop(values.url_key, None)  # only its first occurrence is new
+        if article_id is not None:
+            writes[index] = ArticleWrite(article_id, "new", 1)
+            first_versions.append(_version_row(article_id, 1, values))
+    _insert_versions(session, first_versions)
+    for index, values in enumerate(batch):
+        if writes[index] is None:
+            writes[index] = _store_known_url(session, values, now)
+    return [write for write in writes if write is not None]
 
+
+def _store_known_url(session: Session, values: ArticleValues, now: datetime) -> ArticleWrite:
+    """The row-by-row path for a URL already stored: unchanged, or a new version."""
     query = select(Article).where(Article.url_key == values.url_key)
     if is_postgres(session):
         query = query.with_for_update()
@@ -329,11 +376,14 @@ def upsert_article(session: Session, values: ArticleValues) -> ArticleWrite:
         article.author = values.author
     # A revision is re-tagged (its new text may match new topics) but keeps its story.
     article.tag_status = "pending"
-    _add_version(session, article.id, version, values)
+    session.flush()  # the next article in the batch may be this URL again
+    _insert_versions(session, [_version_row(article.id, version, values)])
     return ArticleWrite(article.id, "revised", version)
 
 
-def _add_version(session: Session, article_id: int, version: int, values: ArticleValues) -> None:
+def _insert_versions(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     stmt = cached_statement(
         session,
         "insert_version",
@@ -341,17 +391,7 @@ def _add_version(session: Session, article_id: int, version: int, values: Articl
             index_elements=["article_id", "content_hash"]
         ),
     )
-    session.execute(
-        stmt,
-        {
-            "article_id": article_id,
-            "version": version,
-            "content_hash": values.content_hash,
-            "title": values.title,
-            "text": values.text,
-            "raw_sha256": values.raw_sha256,
-        },
-    )
+    session.execute(stmt, rows)
 
 
 def articles_for_reextract(session: Session, since: datetime | None) -> list[tuple[int, str]]:

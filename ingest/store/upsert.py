@@ -54,6 +54,17 @@ def _in_key_order(rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]) ->
     return sorted(rows, key=lambda row: tuple(str(row.get(c)) for c in conflict))
 
 
+def _execute_returning(
+    session: Session, key: tuple[str, ...], build: Callable[[], Any], rows: list[Any]
+) -> list[Any]:
+    """Run the cached statement ``key`` over ``rows`` (executemany) and return what its
+    RETURNING clause gave for every row. SQLAlchemy sends the rows as multi-row VALUES
+    batches ("insertmanyvalues") and compiles the statement once, where a
+    ``.values(rows)`` statement would be compiled afresh for every call."""
+    stmt = cached_statement(session, "|".join(key), build)
+    return list(session.execute(stmt, rows))
+
+
 def insert_ignore(
     session: Session,
     model: type[DeclarativeBase] | Table,
@@ -64,15 +75,18 @@ def insert_ignore(
     if not rows:
         return 0
     table = _table(model)
-    stmt = (
-        _insert(session, table)
-        .values(_in_key_order(rows, conflict))
-        .on_conflict_do_nothing(index_elements=list(conflict))
-        .returning(*table.primary_key.columns)
-    )
+
+    def build() -> Any:
+        return (
+            _insert(session, table)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(*table.primary_key.columns)
+        )
+
     # Counting RETURNING rows, not rowcount: drivers disagree on rowcount for
     # multi-row inserts (psycopg reports -1), RETURNING is exact on both backends.
-    return len(session.execute(stmt).all())
+    key = ("insert_ignore", table.name, *conflict, "|", *rows[0])
+    return len(_execute_returning(session, key, build, _in_key_order(rows, conflict)))
 
 
 def upsert(
@@ -88,12 +102,16 @@ def upsert(
     if not update:
         return insert_ignore(session, model, rows, conflict)
     table = _table(model)
-    stmt = _insert(session, table).values(_in_key_order(rows, conflict))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(conflict),
-        set_={name: stmt.excluded[name] for name in update},
-    ).returning(*table.primary_key.columns)
-    return len(session.execute(stmt).all())
+
+    def build() -> Any:
+        stmt = _insert(session, table)
+        return stmt.on_conflict_do_update(
+            index_elements=list(conflict),
+            set_={name: stmt.excluded[name] for name in update},
+        ).returning(*table.primary_key.columns)
+
+    key = ("upsert", table.name, *conflict, "|", *update, "|", *rows[0])
+    return len(_execute_returning(session, key, build, _in_key_order(rows, conflict)))
 
 
 def insert_ignore_returning_ids(
@@ -106,10 +124,14 @@ def insert_ignore_returning_ids(
     if not rows:
         return []
     table = _table(model)
-    stmt = (
-        _insert(session, table)
-        .values(_in_key_order(rows, conflict))
-        .on_conflict_do_nothing(index_elements=list(conflict))
-        .returning(table.c.id)
-    )
-    return [int(r[0]) for r in session.execute(stmt)]
+
+    def build() -> Any:
+        return (
+            _insert(session, table)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(table.c.id)
+        )
+
+    key = ("insert_ignore_ids", table.name, *conflict, "|", *rows[0])
+    returned = _execute_returning(session, key, build, _in_key_order(rows, conflict))
+    return [int(r[0]) for r in returned]
