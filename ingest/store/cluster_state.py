@@ -9,6 +9,7 @@ active window, not the history.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -85,6 +86,39 @@ _PG_BANDS = text(
 )
 
 
+# Decoded story profiles kept across batches by this process: (database, story id) ->
+# (version, profile). Decoding a profile's JSON was the costliest part of reading
+# candidate stories, and the same active stories are candidates batch after batch. A
+# story's version is (article_count, updated_at) of its last write; every write stores
+# a new updated_at, so a story another worker changed (or a write that was rolled back)
+# no longer matches, and its profile is read again.
+_ProfileVersion = tuple[int, datetime]
+_PROFILE_CACHE: OrderedDict[tuple[str, int], tuple[_ProfileVersion, StoryProfile]]
+_PROFILE_CACHE = OrderedDict()
+_PROFILE_CACHE_SIZE = 20_000
+
+
+def _version(article_count: int, updated_at: datetime) -> _ProfileVersion:
+    return (int(article_count), updated_at.astimezone(UTC))
+
+
+def _remember_profile(
+    key: tuple[str, int], version: _ProfileVersion, profile: StoryProfile
+) -> None:
+    _PROFILE_CACHE[key] = (version, profile)
+    _PROFILE_CACHE.move_to_end(key)
+    while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
+        _PROFILE_CACHE.popitem(last=False)
+
+
+def _cached_profile(key: tuple[str, int], version: _ProfileVersion) -> StoryProfile | None:
+    found = _PROFILE_CACHE.get(key)
+    if found is None or found[0] != version:
+        return None
+    _PROFILE_CACHE.move_to_end(key)
+    return found[1]
+
+
 def _ints(values: Iterable[int | None]) -> str:
     """An integer array as PostgreSQL's text literal (for ``CAST(:x AS BIGINT[])``):
     the driver adapts a Python list element by element in Python, ~10x slower."""
@@ -130,6 +164,7 @@ class SqlClusterState:
     def __init__(self, session: Session, pending_ids: Iterable[int] = ()) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        self._database = session.get_bind().engine.url.render_as_string(hide_password=True)
         self._pg = self.dialect == "postgresql"
         # Articles the caller claimed as pending: they have no decision yet (no query).
         self._pending_ids = set(pending_ids)
@@ -295,30 +330,45 @@ class SqlClusterState:
         missing = [sid for sid in story_ids if sid not in found]
         if not missing:
             return found
-        # Columns, not ORM objects: no identity map or change tracking to pay for.
+        # Columns, not ORM objects: no identity map or change tracking to pay for. The
+        # profile itself is read only for stories this process has no current copy of.
         rows = self.session.execute(
             select(
                 Story.id,
-                Story.profile,
                 Story.first_seen,
                 Story.last_seen,
                 Story.article_count,
                 Story.headline,
                 Story.headline_article_id,
+                Story.updated_at,
             ).where(Story.id.in_(missing))
-        )
-        loaded = {
-            s.id: StoryProfile.from_json(
-                s.id,
-                s.profile or {},
-                first_seen=s.first_seen,
-                last_seen=s.last_seen,
-                article_count=s.article_count,
-                headline=s.headline,
-                headline_article_id=s.headline_article_id,
+        ).all()
+        loaded: dict[int, StoryProfile] = {}
+        stale = {}
+        for row in rows:
+            version = _version(row.article_count, row.updated_at)
+            cached = _cached_profile((self._database, row.id), version)
+            if cached is None:
+                stale[row.id] = (row, version)
+            else:
+                loaded[row.id] = cached
+        if stale:
+            profiles = self.session.execute(
+                select(Story.id, Story.profile).where(Story.id.in_(sorted(stale)))
             )
-            for s in rows
-        }
+            for story_id, data in profiles:
+                row, version = stale[story_id]
+                profile = StoryProfile.from_json(
+                    story_id,
+                    data or {},
+                    first_seen=row.first_seen,
+                    last_seen=row.last_seen,
+                    article_count=row.article_count,
+                    headline=row.headline,
+                    headline_article_id=row.headline_article_id,
+                )
+                _remember_profile((self._database, story_id), version, profile)
+                loaded[story_id] = profile
         self._profiles.update(loaded)
         return {**found, **loaded}
 
@@ -342,12 +392,19 @@ class SqlClusterState:
 
     def create_story(self, profile: StoryProfile, index_terms: list[int]) -> int:
         # The id is needed now, so the row goes in now; its index and later updates wait.
-        stmt = self._insert(Story).values(**self._story_values(profile)).returning(Story.id)
+        values = self._story_values(profile)
+        stmt = self._insert(Story).values(**values).returning(Story.id)
         story_id = int(self.session.execute(stmt).scalar_one())
         stored = replace(profile, story_id=story_id)
+        self._remember_written(stored, values)
         self._profiles[story_id] = stored
         self._dirty_stories[story_id] = (stored, frozenset(index_terms))
         return story_id
+
+    def _remember_written(self, profile: StoryProfile, values: dict[str, Any]) -> None:
+        # If this transaction rolls back, the stored version differs and is read again.
+        version = _version(values["article_count"], values["updated_at"])
+        _remember_profile((self._database, profile.story_id), version, profile)
 
     def save_story(self, profile: StoryProfile, index_terms: list[int]) -> None:
         self._profiles[profile.story_id] = profile
@@ -409,11 +466,12 @@ class SqlClusterState:
         ids = sorted(self._dirty_stories)
         table = _table(Story)
         # Bind names must differ from column names in an UPDATE's SET clause.
-        values = [
-            {"b_id": sid, **{f"v_{k}": v for k, v in self._story_values(story).items()}}
-            for sid in ids
-            for story, _ in [self._dirty_stories[sid]]
-        ]
+        values = []
+        for sid in ids:
+            story, _ = self._dirty_stories[sid]
+            written = self._story_values(story)
+            self._remember_written(story, written)
+            values.append({"b_id": sid, **{f"v_{k}": v for k, v in written.items()}})
         columns = [name[2:] for name in values[0] if name != "b_id"]
         update_story = self._statement(
             "story_update",
