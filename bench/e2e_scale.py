@@ -2,8 +2,8 @@
 
 One PostgreSQL database grows in steps; at each size a fixed batch of new articles goes
 through the stages' database paths, timed separately:
-- fetch writes: the write transaction of ``fetch_and_extract`` (``store_raw_page``,
-  ``upsert_article`` with its version row, ``mark_entry``), no HTTP or extraction, whose
+- fetch writes: the write transaction of ``fetch_and_extract`` (``store_raw_pages``,
+  ``upsert_articles`` with their version rows, ``mark_entries``), no HTTP or extraction, whose
   cost does not depend on history;
 - cluster: ``cluster_pending`` (dedupe + story decision on the SQL state);
 - tag: ``claim_untagged`` + ``tag_articles`` (topic matches + alert outbox).
@@ -501,17 +501,20 @@ def fetch_writes(db_url: str, entry_ids: list[int], docs: list[Doc]) -> None:
         entries = repo.load_entries(session, entry_ids)
     by_id = {e.id: e for e in entries}
     with transaction(db_url) as session:
-        for entry_id, doc in zip(entry_ids, docs, strict=True):
-            entry = by_id[entry_id]
-            url = entry.url or ""
-            raw = repo.store_raw_page(session, page_html(doc), "text/html; charset=utf-8")
-            write = repo.upsert_article(
-                session,
+        # The stage's batch calls: raw pages in one insert, new articles and their first
+        # versions in one each, entry outcomes in one.
+        raws = repo.store_raw_pages(
+            session, [(page_html(doc), "text/html; charset=utf-8") for doc in docs]
+        )
+        values = []
+        for entry_id, doc, raw in zip(entry_ids, docs, raws, strict=True):
+            url = by_id[entry_id].url or ""
+            values.append(
                 repo.ArticleValues(
                     canonical_url=url,
                     url_key=url_key(url),
                     url=url,
-                    source=entry.source,
+                    source=by_id[entry_id].source,
                     site_name=None,
                     title=doc.title,
                     text=doc.text,
@@ -523,9 +526,16 @@ def fetch_writes(db_url: str, entry_ids: list[int], docs: list[Doc]) -> None:
                     extraction_status="ok",
                     extraction_error=None,
                     extractor_version=EXTRACTOR_VERSION,
-                ),
+                )
             )
-            repo.mark_entry(session, entry_id, "fetched", article_id=write.article_id)
+        writes = repo.upsert_articles(session, values)
+        repo.mark_entries(
+            session,
+            [
+                repo.EntryOutcome(entry_id, "fetched", article_id=write.article_id)
+                for entry_id, write in zip(entry_ids, writes, strict=True)
+            ],
+        )
 
 
 def timed_batch(db_url: str, docs: list[Doc], tag: str, profile: bool = False) -> dict[str, float]:

@@ -173,27 +173,6 @@ def mark_entries(session: Session, outcomes: Sequence[EntryOutcome]) -> None:
     session.execute(cached_statement(session, "mark_entries", build), rows)
 
 
-def mark_entry(
-    session: Session,
-    entry_id: int,
-    status: str,
-    *,
-    article_id: int | None = None,
-    error_class: str | None = None,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> None:
-    """Record the outcome for one entry (see :func:`mark_entries`)."""
-    mark_entries(
-        session, [EntryOutcome(entry_id, status, article_id, error_class, error, retry_at)]
-    )
-
-
-def store_raw_page(session: Session, body: bytes, content_type: str | None) -> str:
-    """Keep the page bytes, compressed and content-addressed; returns their sha256."""
-    return store_raw_pages(session, [(body, content_type)])[0]
-
-
 def store_raw_pages(session: Session, pages: Sequence[tuple[bytes, str | None]]) -> list[str]:
     """Keep pages (bytes, content type), compressed and content-addressed; returns each
     one's sha256. Only pages not stored yet are compressed; one insert for all, in
