@@ -141,6 +141,24 @@ class TreeSampler:
 
 
 @contextlib.contextmanager
+def machine_busy(into: dict[str, Any]) -> Iterator[None]:
+    """Cores the whole machine kept busy meanwhile (every process: the site server,
+    PostgreSQL, anything else running), stored as ``into["machine_cores"]``. Near the
+    core count means the side was CPU-bound; well below it, it waited."""
+    import psutil
+
+    def busy_s() -> float:
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+    before, started = busy_s(), time.monotonic()
+    try:
+        yield
+    finally:
+        into["machine_cores"] = (busy_s() - before) / max(time.monotonic() - started, 1e-9)
+
+
+@contextlib.contextmanager
 def site_server(
     workdir: Path, pages: int, hosts: int, delay_s: float = 0.0
 ) -> Iterator[dict[str, Any]]:
@@ -275,6 +293,38 @@ def remaining_work(db_url: str) -> int:
         )
 
 
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving this worker (its connections carry
+    a per-worker ``application_name``), read from /proc by psutil: what each stage costs
+    the database server."""
+
+    def __init__(self, db_url: str) -> None:
+        import psycopg
+
+        self.name = application_name(db_url)
+        self.admin = psycopg.connect(PG_ADMIN, autocommit=True)
+        self.seen: dict[int, float] = {}
+
+    def delta(self) -> float:
+        import psutil
+
+        rows = self.admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.name,)
+        ).fetchall()
+        total = 0.0
+        for (pid,) in rows:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(int(pid)).cpu_times()
+                now = times.user + times.system
+                total += now - self.seen.get(int(pid), 0.0)
+                self.seen[int(pid)] = now
+        return total
+
+
+def application_name(db_url: str) -> str:
+    return db_url.rsplit("application_name=", 1)[-1] if "application_name=" in db_url else ""
+
+
 def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
     """One newsmon worker: claim+process each stage in turn until nothing is left."""
     from ingest.pipeline.cluster import cluster_pending
@@ -285,6 +335,8 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
     settings = worker_settings(delay_s)
     cluster_nowait = functools.partial(cluster_pending, wait=False)
     seconds = dict.fromkeys(STAGES, 0.0)
+    pg_cpu = dict.fromkeys(STAGES, 0.0)  # this worker's PostgreSQL backends
+    backends = BackendCpu(db_url)
     cpu = dict.fromkeys(STAGES, 0.0)  # this process only (extraction runs in children)
     items = dict.fromkeys(STAGES, 0)
     errors: dict[str, list[str]] = {s: [] for s in STAGES}
@@ -301,7 +353,14 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
         return None
 
     def save() -> None:  # after every round, so a killed worker still reports
-        data = {"seconds": seconds, "cpu": cpu, "items": items, "idle_s": idle_s, "errors": errors}
+        data = {
+            "seconds": seconds,
+            "cpu": cpu,
+            "pg_cpu": pg_cpu,
+            "items": items,
+            "idle_s": idle_s,
+            "errors": errors,
+        }
         out.write_text(json.dumps(data))
 
     while True:
@@ -314,6 +373,7 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
             worked = True
         seconds["poll"] += time.monotonic() - t
         cpu["poll"] += time.process_time() - c
+        pg_cpu["poll"] += backends.delta()
 
         t, c = time.monotonic(), time.process_time()
         entries = attempt("fetch", claim_pending_entries, db_url, batch)
@@ -323,6 +383,7 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
             worked = True
         seconds["fetch"] += time.monotonic() - t
         cpu["fetch"] += time.process_time() - c
+        pg_cpu["fetch"] += backends.delta()
 
         t, c = time.monotonic(), time.process_time()
         # One clustering writer at a time: if another worker is clustering, it will take
@@ -333,6 +394,7 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
         worked = worked or n > 0
         seconds["cluster"] += time.monotonic() - t
         cpu["cluster"] += time.process_time() - c
+        pg_cpu["cluster"] += backends.delta()
 
         t, c = time.monotonic(), time.process_time()
         untagged = attempt("tag", claim_untagged, db_url, batch)
@@ -342,6 +404,7 @@ def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
             worked = True
         seconds["tag"] += time.monotonic() - t
         cpu["tag"] += time.process_time() - c
+        pg_cpu["tag"] += backends.delta()
 
         if not worked:
             if remaining_work(db_url) == 0:
@@ -394,7 +457,7 @@ def run_newsmon(
                     sys.executable,
                     __file__,
                     "--worker",
-                    db_url,
+                    f"{db_url}?application_name=newsmon-bench-{len(procs)}",
                     "--delay",
                     str(delay_s),
                     "--batch",
@@ -429,6 +492,7 @@ def run_newsmon(
     per_worker = [json.loads(o.read_text()) for o in outs if o.exists()]
     seconds = {s: sum(w["seconds"][s] for w in per_worker) for s in STAGES}
     stage_cpu = {s: sum(w["cpu"][s] for w in per_worker) for s in STAGES}
+    stage_pg_cpu = {s: sum(w["pg_cpu"][s] for w in per_worker) for s in STAGES}
     items = {s: sum(w["items"][s] for w in per_worker) for s in STAGES}
     counts = table_counts(db_url)
     done = done_fraction(db_url)
@@ -439,6 +503,7 @@ def run_newsmon(
         "exit": codes,
         "stage_s": seconds,
         "stage_cpu_s": stage_cpu,
+        "stage_pg_cpu_s": stage_pg_cpu,
         "stage_items": items,
         "idle_s": sum(w["idle_s"] for w in per_worker),
         "errors": {s: [e for w in per_worker for e in w["errors"][s]] for s in STAGES},
@@ -556,7 +621,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 flush=True,
             )
             print("baseline: trafilatura CLI over the same URL list…", flush=True)
-            traf = run_trafilatura(workdir, args.delay, args.workers)
+            busy: dict[str, Any] = {}
+            with machine_busy(busy):
+                traf = run_trafilatura(workdir, args.delay, args.workers)
+            traf.update(busy)
             print(
                 f"  {traf['elapsed_s']:.1f} s, exit {traf['exit']}, {traf['written']} documents,"
                 f" peak RSS {traf['peak_rss_mb']:.0f} MiB",
@@ -564,16 +632,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             )
             print(f"newsmon: {args.workers} workers, whole pipeline into PostgreSQL…", flush=True)
             with scratch_database("newsmon_bench_e2e") as db_url:
-                news = run_newsmon(
-                    db_url,
-                    meta,
-                    workdir,
-                    args.delay,
-                    args.workers,
-                    args.batch,
-                    # At least 4 minutes, so an extrapolated figure rests on a real sample.
-                    budget_s=max(240.0, args.budget_factor * traf["elapsed_s"]),
-                )
+                with machine_busy(busy):
+                    news = run_newsmon(
+                        db_url,
+                        meta,
+                        workdir,
+                        args.delay,
+                        args.workers,
+                        args.batch,
+                        # At least 4 minutes, so an extrapolated figure rests on a real
+                        # sample.
+                        budget_s=max(240.0, args.budget_factor * traf["elapsed_s"]),
+                    )
+                news.update(busy)
             stats = server_stats(meta)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -600,7 +671,8 @@ def report(
     for stage in STAGES:
         print(
             f"    {stage:<8} {news['stage_s'][stage]:8.1f} s  "
-            f"(CPU {news['stage_cpu_s'][stage]:6.1f} s in the worker itself; "
+            f"(CPU {news['stage_cpu_s'][stage]:6.1f} s in the worker itself, "
+            f"{news['stage_pg_cpu_s'][stage]:5.1f} s in its PostgreSQL backends; "
             f"{news['stage_items'][stage]} items claimed)"
         )
     print(f"    idle     {news['idle_s']:8.1f} s")
@@ -623,6 +695,8 @@ def report(
         f"{traf['peak_rss_mb']:>14.0f}\n"
         f"{'CPU s of the process tree':<36}{news['cpu_s']:>12.1f}{traf['cpu_s']:>14.1f}\n"
         f"{'CPU s of PostgreSQL backends':<36}{news['postgres_cpu_s']:>12.1f}{'-':>14}\n"
+        f"{'machine busy (all processes), cores':<36}{news['machine_cores']:>12.2f}"
+        f"{traf['machine_cores']:>14.2f}  (of {os.cpu_count()})\n"
         f"ratio newsmon/trafilatura time: {ratio:.2f} (target <= 1.0)"
     )
     traf_tput = urls / traf["elapsed_s"]
@@ -653,6 +727,8 @@ def report(
             "name": "e2e_newsmon_cpu_s",
             "value": round(news["cpu_s"], 1),
             "postgres_cpu_s": round(news["postgres_cpu_s"], 1),
+            "machine_cores_busy": round(news["machine_cores"], 2),
+            "trafilatura_machine_cores_busy": round(traf["machine_cores"], 2),
             "unit": "s",
             "baseline": round(traf["cpu_s"], 1),
         },

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import zstandard
-from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ingest.store.models import Article, ArticleVersion, Entry, Feed, RawPage
@@ -40,6 +40,18 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+# PostgreSQL claims among the first ``limit * _CLAIM_WINDOW`` entries of the round-robin
+# order, so that workers claiming at the same moment skip each other's locked rows and
+# still fill their batches.
+_CLAIM_WINDOW = 4
+_PG_CLAIM_ENTRIES = text(
+    "SELECT id FROM entries WHERE id = ANY(CAST(:ids AS BIGINT[]))"
+    " AND fetch_status = 'pending' AND (claimed_until IS NULL OR claimed_until < :now)"
+    " ORDER BY array_position(CAST(:ids AS BIGINT[]), id) LIMIT :limit"
+    " FOR UPDATE SKIP LOCKED"
+)
+
+
 def claim_pending_entries(session: Session, limit: int, lease: timedelta) -> list[int]:
     """Lease up to ``limit`` pending entries, oldest first, to this worker.
 
@@ -51,8 +63,6 @@ def claim_pending_entries(session: Session, limit: int, lease: timedelta) -> lis
     now = utcnow()
     # Round-robin over feeds (the first pending entry of every feed, then the second…):
     # a batch spread over many hosts is not serialised by one host's politeness delay.
-    # The ranking lives in a subquery because PostgreSQL refuses window functions beside
-    # FOR UPDATE; only the entries rows are locked.
     ranked = (
         select(
             Entry.id.label("id"),
@@ -64,21 +74,38 @@ def claim_pending_entries(session: Session, limit: int, lease: timedelta) -> lis
         )
         .subquery()
     )
-    query = (
-        select(Entry.id)
-        .join(ranked, ranked.c.id == Entry.id)
-        # Repeated on the locked table itself: PostgreSQL re-checks these after waiting
-        # for a row another worker just claimed, so it is not claimed twice.
-        .where(
-            Entry.fetch_status == "pending",
-            or_(Entry.claimed_until.is_(None), Entry.claimed_until < now),
-        )
-        .order_by(ranked.c.turn, Entry.id)
-        .limit(limit)
-    )
     if is_postgres(session):
-        query = query.with_for_update(skip_locked=True, of=Entry)
-    ids = list(session.scalars(query))
+        # Two statements, not a join of the ranking with the locked table: right after a
+        # poll, before autovacuum has analysed the new rows, the planner took that join
+        # for a one-row affair and ran it as a nested loop — seconds of database CPU per
+        # claim with a few thousand pending entries. Locking by primary key from a short
+        # list has one plan whatever the statistics say.
+        order = session.scalars(
+            select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit * _CLAIM_WINDOW)
+        ).all()
+        if not order:
+            return []
+        ids = [
+            int(i)
+            for i in session.scalars(
+                _PG_CLAIM_ENTRIES,
+                {
+                    "ids": "{" + ",".join(str(int(i)) for i in order) + "}",
+                    # Naive UTC, as the column stores it (an aware value would be
+                    # converted by the server's time zone setting).
+                    "now": now.astimezone(UTC).replace(tzinfo=None),
+                    "limit": limit,
+                },
+            )
+        ]
+    else:
+        query = (
+            select(Entry.id)
+            .join(ranked, ranked.c.id == Entry.id)
+            .order_by(ranked.c.turn, Entry.id)
+            .limit(limit)
+        )
+        ids = list(session.scalars(query))
     if ids:
         session.execute(update(Entry).where(Entry.id.in_(ids)).values(claimed_until=now + lease))
     return ids
