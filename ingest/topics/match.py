@@ -9,6 +9,7 @@ offsets into the original field text, are computed only for queries that matched
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -490,6 +491,11 @@ def _leaf_hits(leaf: Leaf, doc: PreparedDocument, spans_by_field: Iterable[str])
     return hits
 
 
+# Explaining a match asks which children of an AND/OR matched: compile each child once
+# per process, not once per explanation (nodes are frozen, hence hashable).
+_compiled_child = functools.lru_cache(maxsize=16_384)(compile_node)
+
+
 def _collect_hits(node: Node, doc: PreparedDocument, out: list[Hit]) -> None:
     """Append the hits of ``node``, which is known to match ``doc``."""
     if isinstance(node, Term | Prefix | Phrase):
@@ -501,7 +507,7 @@ def _collect_hits(node: Node, doc: PreparedDocument, out: list[Hit]) -> None:
             out.append(Hit("lang", 0, len(doc.document.language), leaf_label(node)))
     elif isinstance(node, And | Or):
         for child in node.children:
-            if not isinstance(child, Not) and compile_node(child)(doc):
+            if not isinstance(child, Not) and _compiled_child(child)(doc):
                 _collect_hits(child, doc, out)
     elif isinstance(node, Near):
         _collect_near_hits(node, doc, out)
