@@ -16,7 +16,8 @@ from ingest.store.models import Article, ArticleVersion, Entry, Feed, RawPage
 from ingest.store.types import UTCDateTime, utcnow
 from ingest.store.upsert import cached_statement, dialect_insert, insert_ignore
 
-_ZSTD_LEVEL = 6
+# zstd 3 (its default): a third of level 6's CPU on HTML pages for ~8% more bytes.
+_ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
