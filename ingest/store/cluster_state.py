@@ -15,7 +15,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import minhash
@@ -30,7 +42,7 @@ from ingest.store.models import (
     StoryTerm,
     TermStat,
 )
-from ingest.store.types import utcnow
+from ingest.store.types import UTCDateTime, utcnow
 from ingest.store.upsert import cached_statement, dialect_insert
 
 _CHUNK = 500  # bound IN-lists (SQLite's variable limit, plan sizes)
@@ -46,10 +58,25 @@ _PG_LSH = text(
     " JOIN unnest(CAST(:bands AS INTEGER[]), CAST(:buckets AS BIGINT[])) AS q(band, bucket)"
     " ON l.band = q.band AND l.bucket = q.bucket"
 )
+# One row per story with its matched terms in ascending order (the order the clusterer
+# sums weights in): a few rows per article instead of one per (story, term).
 _PG_STORY_CANDIDATES = text(
-    "SELECT t.story_id, t.term FROM story_terms t JOIN stories s ON s.id = t.story_id"
+    "SELECT t.story_id, array_agg(t.term ORDER BY t.term) FROM story_terms t"
+    " JOIN stories s ON s.id = t.story_id"
     " WHERE t.term = ANY(CAST(:terms AS BIGINT[])) AND t.last_seen >= :since"
-    " AND s.first_seen <= :until ORDER BY t.term, t.story_id"
+    " AND s.first_seen <= :until GROUP BY t.story_id"
+)
+_PG_STORY_VERSIONS = text(
+    "SELECT id, first_seen, last_seen, article_count, headline, headline_article_id,"
+    " updated_at FROM stories WHERE id = ANY(CAST(:ids AS BIGINT[]))"
+).columns(
+    id=BigInteger(),
+    first_seen=UTCDateTime(),
+    last_seen=UTCDateTime(),
+    article_count=Integer(),
+    headline=Text(),
+    headline_article_id=BigInteger(),
+    updated_at=UTCDateTime(),
 )
 _PG_ADD_DF = text(
     "INSERT INTO term_stats (term, df)"
@@ -295,12 +322,15 @@ class SqlClusterState:
     ) -> dict[int, list[int]]:
         if not terms:
             return {}
-        rows: Iterable[Any]
+        hits: dict[int, list[int]] = {}
         if self._pg:
-            rows = self.session.execute(
+            grouped = self.session.execute(
                 _PG_STORY_CANDIDATES,
                 {"terms": _ints(terms), "since": _naive_utc(since), "until": _naive_utc(until)},
             )
+            for story_id, matched_terms in grouped:
+                if story_id not in self._dirty_stories:  # its stored index is stale
+                    hits[int(story_id)] = [int(t) for t in matched_terms]
         else:
             rows = self.session.execute(
                 select(StoryTerm.story_id, StoryTerm.term)
@@ -312,10 +342,9 @@ class SqlClusterState:
                 )
                 .order_by(StoryTerm.term, StoryTerm.story_id)
             )
-        hits: dict[int, list[int]] = {}
-        for story_id, term in rows:
-            if int(story_id) not in self._dirty_stories:  # its stored index is stale
-                hits.setdefault(int(story_id), []).append(int(term))
+            for story_id, term in rows:
+                if int(story_id) not in self._dirty_stories:  # its stored index is stale
+                    hits.setdefault(int(story_id), []).append(int(term))
         for story_id, (profile, index) in self._dirty_stories.items():
             if profile.last_seen >= since and profile.first_seen <= until:
                 matched = [t for t in terms if t in index]
@@ -332,17 +361,20 @@ class SqlClusterState:
             return found
         # Columns, not ORM objects: no identity map or change tracking to pay for. The
         # profile itself is read only for stories this process has no current copy of.
-        rows = self.session.execute(
-            select(
-                Story.id,
-                Story.first_seen,
-                Story.last_seen,
-                Story.article_count,
-                Story.headline,
-                Story.headline_article_id,
-                Story.updated_at,
-            ).where(Story.id.in_(missing))
-        ).all()
+        if self._pg:  # one fixed statement text, whatever the number of ids
+            rows = self.session.execute(_PG_STORY_VERSIONS, {"ids": _ints(missing)}).all()
+        else:
+            rows = self.session.execute(
+                select(
+                    Story.id,
+                    Story.first_seen,
+                    Story.last_seen,
+                    Story.article_count,
+                    Story.headline,
+                    Story.headline_article_id,
+                    Story.updated_at,
+                ).where(Story.id.in_(missing))
+            ).all()
         loaded: dict[int, StoryProfile] = {}
         stale = {}
         for row in rows:
