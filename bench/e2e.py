@@ -17,17 +17,19 @@ newsmon's ``per_host_delay_s``; one request per host at a time on both sides):
 - baseline: ``trafilatura -i urls.txt --parallel 2 -o DIR --output-format json
   --with-metadata`` (2 download threads, extraction in its main thread);
 - newsmon: 2 worker processes (like two Airflow/Celery workers), each looping over the
-  stages' claim+process calls: poll (claim_due_feeds/poll_feeds), fetch+extract
-  (claim_pending_entries/fetch_and_extract, ``extract_workers=1`` each, so 2 extraction
-  processes in all), cluster (cluster_pending), tag (claim_untagged/tag_articles, which
-  also writes the alert outbox), until no work is left.
+  stages' claim+process calls (``--batch`` items per claim, 100 by default): poll
+  (claim_due_feeds/poll_feeds), fetch+extract (claim_pending_entries/fetch_and_extract,
+  ``extract_workers=1`` each, so 2 extraction processes in all; ``--extract-workers``),
+  cluster (cluster_pending), tag (claim_untagged/tag_articles, which also writes the
+  alert outbox), until no work is left.
 
 Figures: wall time and URLs/s of each side, newsmon/trafilatura time ratio (target
-<= 1.0), worker-seconds per stage, peak RSS of each process tree (psutil, summed over
-the tree, sampled every 0.2 s), and the server's request counts per client (proof that
-both fetched every page over HTTP).
+<= 1.0), worker-seconds and CPU per stage (the worker's own and its PostgreSQL
+backends'), peak RSS of each process tree (psutil, summed over the tree, sampled every
+0.2 s), how many cores the whole machine kept busy during each side, and the server's
+request counts per client (proof that both fetched every page over HTTP).
 
-Run: ``.venv/bin/python bench/e2e.py`` (about 8-10 minutes on 2 cores);
+Run: ``.venv/bin/python bench/e2e.py`` (about 3-5 minutes on 2 cores);
 ``--pages 500 --hosts 20`` for a quick check.
 """
 
@@ -258,7 +260,7 @@ def run_trafilatura(workdir: Path, delay_s: float, parallel: int) -> dict[str, A
 
 
 # ------------------------------------------------------------------ newsmon side
-def worker_settings(delay_s: float) -> Any:
+def worker_settings(delay_s: float, extract_workers: int = 1) -> Any:
     from ingest.config import get_settings
 
     return get_settings().model_copy(
@@ -266,7 +268,9 @@ def worker_settings(delay_s: float) -> Any:
             "allow_networks": "127.0.0.0/8",  # the site is on loopback (as in the demo)
             "per_host_delay_s": delay_s,
             "per_host_concurrency": 1,  # one request per host at a time, like trafilatura
-            "extract_workers": 1,  # 2 workers x 1 extraction process = parallelism 2
+            # 2 workers x 1 extraction process = parallelism 2 (newsmon's default is 2
+            # per worker; --extract-workers 2 measures that).
+            "extract_workers": extract_workers,
         }
     )
 
@@ -325,14 +329,16 @@ def application_name(db_url: str) -> str:
     return db_url.rsplit("application_name=", 1)[-1] if "application_name=" in db_url else ""
 
 
-def worker_main(db_url: str, delay_s: float, batch: int, out: Path) -> None:
+def worker_main(
+    db_url: str, delay_s: float, batch: int, out: Path, extract_workers: int = 1
+) -> None:
     """One newsmon worker: claim+process each stage in turn until nothing is left."""
     from ingest.pipeline.cluster import cluster_pending
     from ingest.pipeline.fetch import claim_pending_entries, fetch_and_extract
     from ingest.pipeline.poll import claim_due_feeds, poll_feeds
     from ingest.pipeline.tag import claim_untagged, tag_articles
 
-    settings = worker_settings(delay_s)
+    settings = worker_settings(delay_s, extract_workers)
     cluster_nowait = functools.partial(cluster_pending, wait=False)
     seconds = dict.fromkeys(STAGES, 0.0)
     pg_cpu = dict.fromkeys(STAGES, 0.0)  # this worker's PostgreSQL backends
@@ -423,6 +429,7 @@ def run_newsmon(
     workers: int,
     batch: int,
     budget_s: float,
+    extract_workers: int = 1,
 ) -> dict[str, Any]:
     """Run the workers; past ``budget_s`` stop them and extrapolate from the done part."""
     from ingest.config import FeedConfig, NewsmonConfig, SubscriptionConfig
@@ -462,6 +469,8 @@ def run_newsmon(
                     str(delay_s),
                     "--batch",
                     str(batch),
+                    "--extract-workers",
+                    str(extract_workers),
                     "--worker-out",
                     str(out),
                 ]
@@ -584,7 +593,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--delay", type=float, default=0.5, help="per-host politeness, s")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=50, help="claim size of every stage")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="claim size of every stage (100: what docs/scaling.md advises for fetch workers;"
+        " 50 gives more per-batch overhead, 200 longer serial phases)",
+    )
+    parser.add_argument(
+        "--extract-workers",
+        type=int,
+        default=1,
+        help="extraction processes per worker (1: parallelism 2 in all, like the baseline)",
+    )
     parser.add_argument(
         "--budget-factor",
         type=float,
@@ -602,10 +623,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             import cProfile
 
             with cProfile.Profile(time.process_time) as profiler:  # CPU, not waits
-                worker_main(args.worker, args.delay, args.batch, args.worker_out)
+                worker_main(
+                    args.worker, args.delay, args.batch, args.worker_out, args.extract_workers
+                )
             profiler.dump_stats(Path(profile_dir) / f"worker-{os.getpid()}.prof")
         else:
-            worker_main(args.worker, args.delay, args.batch, args.worker_out)
+            worker_main(args.worker, args.delay, args.batch, args.worker_out, args.extract_workers)
         return []
 
     stop_on_sigterm()
@@ -643,6 +666,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                         # At least 4 minutes, so an extrapolated figure rests on a real
                         # sample.
                         budget_s=max(240.0, args.budget_factor * traf["elapsed_s"]),
+                        extract_workers=args.extract_workers,
                     )
                 news.update(busy)
             stats = server_stats(meta)
@@ -758,6 +782,8 @@ def report(
             "hosts": len(meta["hosts"]),
             "delay_s": args.delay,
             "workers": args.workers,
+            "batch": args.batch,
+            "extract_workers_per_worker": args.extract_workers,
             "newsmon_done_fraction": round(news["done_fraction"], 3),
         }
     )
