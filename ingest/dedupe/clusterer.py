@@ -161,12 +161,18 @@ class StoryProfile:
         return len(self.sources)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-able clustering state (counts and times live in their own columns)."""
+        """The JSON-able clustering state (counts and times live in their own columns).
+
+        Format 2 keeps each vector as two flat lists (terms, weights), in the vector's
+        order: built and read back by C-level list and zip calls, where format 1's
+        [term, weight] pairs cost one small list each way per term (a story is
+        rewritten every time an article joins it). Format 1 is still read.
+        """
         return {
-            "v": 1,
-            "c": [[t, w] for t, w in self.centroid.items()],
+            "v": 2,
+            "c": [list(self.centroid), list(self.centroid.values())],
             "m": [
-                {"a": m.article_id, "t": m.title, "v": [[t, w] for t, w in m.vector.items()]}
+                {"a": m.article_id, "t": m.title, "k": list(m.vector), "w": list(m.vector.values())}
                 for m in self.members
             ],
             "n": self.folded,
@@ -185,15 +191,29 @@ class StoryProfile:
         headline: str | None,
         headline_article_id: int | None,
     ) -> StoryProfile:
+        if data.get("v") == 2:
+            terms, weights = data.get("c") or ([], [])
+            centroid = dict(zip(map(int, terms), map(float, weights), strict=True))
+            members = [
+                Member(
+                    int(m["a"]),
+                    str(m["t"]),
+                    dict(zip(map(int, m["k"]), map(float, m["w"]), strict=True)),
+                )
+                for m in data.get("m", [])
+            ]
+        else:
+            centroid = {int(t): float(w) for t, w in data.get("c", [])}
+            members = [
+                Member(int(m["a"]), str(m["t"]), {int(t): float(w) for t, w in m["v"]})
+                for m in data.get("m", [])
+            ]
         return cls(
             story_id=story_id,
             first_seen=first_seen,
             last_seen=last_seen,
-            centroid={int(t): float(w) for t, w in data.get("c", [])},
-            members=[
-                Member(int(m["a"]), str(m["t"]), {int(t): float(w) for t, w in m["v"]})
-                for m in data.get("m", [])
-            ],
+            centroid=centroid,
+            members=members,
             folded=int(data.get("n", 0)),
             article_count=article_count,
             sources=[str(s) for s in data.get("s", [])],

@@ -1,0 +1,65 @@
+"""A story profile survives its JSON form exactly; the older pair format is still read."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.dedupe.clusterer import Member, StoryProfile
+
+T0 = datetime(2025, 9, 25, 12, tzinfo=UTC)
+_vectors = st.dictionaries(
+    st.integers(min_value=1, max_value=2**63 - 1),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    max_size=30,
+)
+
+
+def _read(data: dict[str, object]) -> StoryProfile:
+    return StoryProfile.from_json(
+        7,
+        data,
+        first_seen=T0,
+        last_seen=T0,
+        article_count=3,
+        headline="h",
+        headline_article_id=1,
+    )
+
+
+@given(_vectors, st.lists(st.tuples(st.text(max_size=20), _vectors), max_size=4))
+def test_the_json_form_round_trips_exactly(
+    centroid: dict[int, float], members: list[tuple[str, dict[int, float]]]
+) -> None:
+    profile = StoryProfile(
+        7,
+        T0,
+        T0,
+        centroid=centroid,
+        members=[Member(i, title, vector) for i, (title, vector) in enumerate(members)],
+        folded=len(members),
+        article_count=3,
+        sources=["a.example"],
+        headline="h",
+        headline_article_id=1,
+    )
+    back = _read(json.loads(json.dumps(profile.to_json())))
+    assert back == profile
+    assert list(back.centroid) == list(centroid)  # same order: same float sums
+
+
+def test_format_1_pairs_are_still_read() -> None:
+    stored = {
+        "v": 1,
+        "c": [[11, 0.5], [12, 0.25]],
+        "m": [{"a": 3, "t": "A headline", "v": [[11, 1.0]]}],
+        "n": 1,
+        "s": ["a.example"],
+    }
+    profile = _read(stored)
+    assert profile.centroid == {11: 0.5, 12: 0.25}
+    assert profile.members == [Member(3, "A headline", {11: 1.0})]
+    assert profile.sources == ["a.example"]
