@@ -31,6 +31,11 @@ from ingest.dedupe import minhash
 INDEX_TERMS = 40  # story terms in the inverted index
 QUERY_TERMS = 30  # article terms used to look up candidate stories
 MAX_CANDIDATES = 12
+# Per query term, only the most recently active stories count as candidates. A common
+# term in a dense window (1M articles a day: hundreds of thousands in 72 h) indexes
+# thousands of stories; reading them all made the cost per article grow with the
+# window, while a story that fits shares rarer terms too and is found through them.
+CANDIDATES_PER_TERM = 64
 CENTROID_TERMS = 300
 MEMBER_TERMS = 60
 MAX_MEMBERS = 12
@@ -250,7 +255,12 @@ class ClusterState(Protocol):
         self, terms: list[int], since: datetime, until: datetime
     ) -> dict[int, list[int]]:
         """Stories indexed under any of ``terms`` with last_seen >= since and
-        first_seen <= until -> the matched terms."""
+        first_seen <= until -> the matched terms (ascending).
+
+        Per term, only the :data:`CANDIDATES_PER_TERM` stories with the latest
+        last_seen (then the highest id) among those with last_seen >= since are
+        considered; the first_seen test applies after that cut.
+        """
 
     def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:
         """Profiles of these stories."""
@@ -269,6 +279,13 @@ class ClusterState(Protocol):
         buckets: list[tuple[int, int]] | None,
     ) -> None:
         """Store the decision, the signature and (for originals) the LSH buckets."""
+
+
+def latest_per_term(stories: list[tuple[int, datetime, datetime]], until: datetime) -> list[int]:
+    """Of (story id, last_seen, first_seen) sharing one term, the ids that are
+    candidates: the :data:`CANDIDATES_PER_TERM` latest, then first_seen <= until."""
+    latest = sorted(stories, key=lambda s: (s[1], s[0]), reverse=True)[:CANDIDATES_PER_TERM]
+    return [sid for sid, _, first_seen in latest if first_seen <= until]
 
 
 def _top(vector: dict[int, float], n: int) -> dict[int, float]:

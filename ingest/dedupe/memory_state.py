@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from ingest.dedupe import minhash
-from ingest.dedupe.clusterer import Decision, Doc, StoryProfile
+from ingest.dedupe.clusterer import Decision, Doc, StoryProfile, latest_per_term
 from ingest.dedupe.features import DOC_COUNT_TERM
 
 _DAY_SECONDS = 86_400
@@ -74,15 +74,18 @@ class InMemoryClusterState:
     ) -> dict[int, list[int]]:
         first, last = _day(since), _day(until)
         hits: dict[int, list[int]] = {}
-        for term in terms:
+        for term in sorted(terms):
             days = self.index.get(term)
             if not days:
                 continue
+            sharing = []
             for day in range(first, last + 1):
                 for sid in days.get(day, ()):
                     story = self.stories[sid]
-                    if story.last_seen >= since and story.first_seen <= until:
-                        hits.setdefault(sid, []).append(term)
+                    if story.last_seen >= since:
+                        sharing.append((sid, story.last_seen, story.first_seen))
+            for sid in latest_per_term(sharing, until):
+                hits.setdefault(sid, []).append(term)
         return hits
 
     def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:

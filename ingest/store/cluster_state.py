@@ -31,7 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import minhash
-from ingest.dedupe.clusterer import Decision, Doc, StoryProfile
+from ingest.dedupe.clusterer import (
+    CANDIDATES_PER_TERM,
+    Decision,
+    Doc,
+    StoryProfile,
+    latest_per_term,
+)
 from ingest.dedupe.features import DOC_COUNT_TERM
 from ingest.store.models import (
     Article,
@@ -58,13 +64,31 @@ _PG_LSH = text(
     " JOIN unnest(CAST(:bands AS INTEGER[]), CAST(:buckets AS BIGINT[])) AS q(band, bucket)"
     " ON l.band = q.band AND l.bucket = q.bucket"
 )
-# One row per story with its matched terms in ascending order (the order the clusterer
-# sums weights in): a few rows per article instead of one per (story, term).
+# Per term, the latest stories (as many as the clusterer keeps per term, plus room for
+# this batch's changed stories, whose stored rows are stale and set aside): bounded
+# index scans of (term, last_seen), however dense the window.
 _PG_STORY_CANDIDATES = text(
-    "SELECT t.story_id, array_agg(t.term ORDER BY t.term) FROM story_terms t"
-    " JOIN stories s ON s.id = t.story_id"
-    " WHERE t.term = ANY(CAST(:terms AS BIGINT[])) AND t.last_seen >= :since"
-    " AND s.first_seen <= :until GROUP BY t.story_id"
+    "SELECT q.term, c.story_id, c.last_seen, s.first_seen"
+    " FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
+    " CROSS JOIN LATERAL (SELECT t.story_id, t.last_seen FROM story_terms t"
+    " WHERE t.term = q.term AND t.last_seen >= :since"
+    " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS c"
+    " JOIN stories s ON s.id = c.story_id"
+).columns(
+    term=BigInteger(), story_id=BigInteger(), last_seen=UTCDateTime(), first_seen=UTCDateTime()
+)
+_SQLITE_STORY_CANDIDATES = (
+    text(
+        "SELECT term, story_id, last_seen, first_seen FROM ("
+        " SELECT t.term, t.story_id, t.last_seen, s.first_seen, row_number() OVER ("
+        " PARTITION BY t.term ORDER BY t.last_seen DESC, t.story_id DESC) AS turn"
+        " FROM story_terms t JOIN stories s ON s.id = t.story_id"
+        " WHERE t.term IN :terms AND t.last_seen >= :since) WHERE turn <= :per_term"
+    )
+    .bindparams(bindparam("terms", expanding=True), bindparam("since", type_=UTCDateTime()))
+    .columns(
+        term=BigInteger(), story_id=BigInteger(), last_seen=UTCDateTime(), first_seen=UTCDateTime()
+    )
 )
 _PG_STORY_VERSIONS = text(
     "SELECT id, first_seen, last_seen, article_count, headline, headline_article_id,"
@@ -322,34 +346,38 @@ class SqlClusterState:
     ) -> dict[int, list[int]]:
         if not terms:
             return {}
-        hits: dict[int, list[int]] = {}
+        # Stored rows of stories changed in this batch are stale: those stories are
+        # taken from memory instead, and may push stored ones out of a term's latest.
+        changed = self._dirty_stories
+        per_term = CANDIDATES_PER_TERM + len(changed)
+        sharing: dict[int, list[tuple[int, datetime, datetime]]] = {t: [] for t in terms}
         if self._pg:
-            grouped = self.session.execute(
-                _PG_STORY_CANDIDATES,
-                {"terms": _ints(terms), "since": _naive_utc(since), "until": _naive_utc(until)},
-            )
-            for story_id, matched_terms in grouped:
-                if story_id not in self._dirty_stories:  # its stored index is stale
-                    hits[int(story_id)] = [int(t) for t in matched_terms]
+            parameters = {
+                "terms": _ints(terms),
+                "since": _naive_utc(since),
+                "per_term": per_term,
+            }
+            rows: Iterable[Any] = self.session.execute(_PG_STORY_CANDIDATES, parameters)
         else:
-            rows = self.session.execute(
-                select(StoryTerm.story_id, StoryTerm.term)
-                .join(Story, Story.id == StoryTerm.story_id)
-                .where(
-                    StoryTerm.term.in_(terms),
-                    StoryTerm.last_seen >= since,
-                    Story.first_seen <= until,
+            rows = []
+            for chunk in _chunks(terms):
+                rows.extend(
+                    self.session.execute(
+                        _SQLITE_STORY_CANDIDATES,
+                        {"terms": list(chunk), "since": since, "per_term": per_term},
+                    )
                 )
-                .order_by(StoryTerm.term, StoryTerm.story_id)
-            )
-            for story_id, term in rows:
-                if int(story_id) not in self._dirty_stories:  # its stored index is stale
-                    hits.setdefault(int(story_id), []).append(int(term))
-        for story_id, (profile, index) in self._dirty_stories.items():
-            if profile.last_seen >= since and profile.first_seen <= until:
-                matched = [t for t in terms if t in index]
-                if matched:
-                    hits[story_id] = matched
+        for term, story_id, last_seen, first_seen in rows:
+            if story_id not in changed:
+                sharing[int(term)].append((int(story_id), last_seen, first_seen))
+        for story_id, (profile, index) in changed.items():
+            if profile.last_seen >= since:
+                for term in index.intersection(terms):
+                    sharing[term].append((story_id, profile.last_seen, profile.first_seen))
+        hits: dict[int, list[int]] = {}
+        for term in sorted(sharing):
+            for story_id in latest_per_term(sharing[term], until):
+                hits.setdefault(story_id, []).append(term)
         return hits
 
     def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:
