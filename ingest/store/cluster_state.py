@@ -64,32 +64,27 @@ _PG_LSH = text(
     " JOIN unnest(CAST(:bands AS INTEGER[]), CAST(:buckets AS BIGINT[])) AS q(band, bucket)"
     " ON l.band = q.band AND l.bucket = q.bucket"
 )
-# Per term, the latest stories (as many as the clusterer keeps per term, plus room for
-# this batch's changed stories, whose stored rows are stale and set aside): bounded
-# index scans of (term, last_seen), however dense the window.
+# Per term, the latest stories other than this batch's changed ones (their stored rows
+# are stale; they are taken from memory): bounded index scans of (term, last_seen),
+# however dense the window. Times come back naive UTC, as stored, and are compared as
+# such: this runs for every article and returns up to a few thousand rows.
 _PG_STORY_CANDIDATES = text(
     "SELECT q.term, c.story_id, c.last_seen, s.first_seen"
     " FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
     " CROSS JOIN LATERAL (SELECT t.story_id, t.last_seen FROM story_terms t"
     " WHERE t.term = q.term AND t.last_seen >= :since"
+    " AND t.story_id <> ALL(CAST(:changed AS BIGINT[]))"
     " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS c"
     " JOIN stories s ON s.id = c.story_id"
-).columns(
-    term=BigInteger(), story_id=BigInteger(), last_seen=UTCDateTime(), first_seen=UTCDateTime()
 )
-_SQLITE_STORY_CANDIDATES = (
-    text(
-        "SELECT term, story_id, last_seen, first_seen FROM ("
-        " SELECT t.term, t.story_id, t.last_seen, s.first_seen, row_number() OVER ("
-        " PARTITION BY t.term ORDER BY t.last_seen DESC, t.story_id DESC) AS turn"
-        " FROM story_terms t JOIN stories s ON s.id = t.story_id"
-        " WHERE t.term IN :terms AND t.last_seen >= :since) WHERE turn <= :per_term"
-    )
-    .bindparams(bindparam("terms", expanding=True), bindparam("since", type_=UTCDateTime()))
-    .columns(
-        term=BigInteger(), story_id=BigInteger(), last_seen=UTCDateTime(), first_seen=UTCDateTime()
-    )
-)
+_SQLITE_STORY_CANDIDATES = text(
+    "SELECT term, story_id, last_seen, first_seen FROM ("
+    " SELECT t.term, t.story_id, t.last_seen, s.first_seen, row_number() OVER ("
+    " PARTITION BY t.term ORDER BY t.last_seen DESC, t.story_id DESC) AS turn"
+    " FROM story_terms t JOIN stories s ON s.id = t.story_id"
+    " WHERE t.term IN :terms AND t.last_seen >= :since AND t.story_id NOT IN :changed)"
+    " WHERE turn <= :per_term"
+).bindparams(bindparam("terms", expanding=True), bindparam("changed", expanding=True))
 _PG_STORY_VERSIONS = text(
     "SELECT id, first_seen, last_seen, article_count, headline, headline_article_id,"
     " updated_at FROM stories WHERE id = ANY(CAST(:ids AS BIGINT[]))"
@@ -179,6 +174,11 @@ def _ints(values: Iterable[int | None]) -> str:
 def _role(decision: Decision) -> str:
     """An article's role in its story (``story_articles.role``)."""
     return "duplicate" if decision.duplicate_of is not None else "original"
+
+
+def _stored_time(value: Any) -> datetime:
+    """A timestamp read by a raw statement: naive UTC (SQLite returns it as text)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _naive_utc(time: datetime) -> datetime:
@@ -346,37 +346,45 @@ class SqlClusterState:
     ) -> dict[int, list[int]]:
         if not terms:
             return {}
-        # Stored rows of stories changed in this batch are stale: those stories are
-        # taken from memory instead, and may push stored ones out of a term's latest.
         changed = self._dirty_stories
-        per_term = CANDIDATES_PER_TERM + len(changed)
+        since_utc = _naive_utc(since)
         sharing: dict[int, list[tuple[int, datetime, datetime]]] = {t: [] for t in terms}
+        rows: Iterable[Any]
         if self._pg:
             parameters = {
                 "terms": _ints(terms),
-                "since": _naive_utc(since),
-                "per_term": per_term,
+                "since": since_utc,
+                "changed": _ints(changed),
+                "per_term": CANDIDATES_PER_TERM,
             }
-            rows: Iterable[Any] = self.session.execute(_PG_STORY_CANDIDATES, parameters)
+            rows = self.session.execute(_PG_STORY_CANDIDATES, parameters)
         else:
             rows = []
             for chunk in _chunks(terms):
                 rows.extend(
                     self.session.execute(
                         _SQLITE_STORY_CANDIDATES,
-                        {"terms": list(chunk), "since": since, "per_term": per_term},
+                        {
+                            "terms": list(chunk),
+                            "since": since_utc,
+                            "changed": list(changed) or [0],
+                            "per_term": CANDIDATES_PER_TERM,
+                        },
                     )
                 )
         for term, story_id, last_seen, first_seen in rows:
-            if story_id not in changed:
-                sharing[int(term)].append((int(story_id), last_seen, first_seen))
+            sharing[int(term)].append(
+                (int(story_id), _stored_time(last_seen), _stored_time(first_seen))
+            )
         for story_id, (profile, index) in changed.items():
             if profile.last_seen >= since:
+                seen = (_naive_utc(profile.last_seen), _naive_utc(profile.first_seen))
                 for term in index.intersection(terms):
-                    sharing[term].append((story_id, profile.last_seen, profile.first_seen))
+                    sharing[term].append((story_id, *seen))
+        until_utc = _naive_utc(until)
         hits: dict[int, list[int]] = {}
         for term in sorted(sharing):
-            for story_id in latest_per_term(sharing[term], until):
+            for story_id in latest_per_term(sharing[term], until_utc):
                 hits.setdefault(story_id, []).append(term)
         return hits
 
