@@ -35,7 +35,7 @@ MAX_CANDIDATES = 12
 # term in a dense window (1M articles a day: hundreds of thousands in 72 h) indexes
 # thousands of stories; reading them all made the cost per article grow with the
 # window, while a story that fits shares rarer terms too and is found through them.
-CANDIDATES_PER_TERM = 32
+CANDIDATES_PER_TERM = 16
 CENTROID_TERMS = 300
 MEMBER_TERMS = 60
 MAX_MEMBERS = 12
