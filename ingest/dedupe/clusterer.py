@@ -31,6 +31,7 @@ from ingest.dedupe import minhash
 INDEX_TERMS = 40  # story terms in the inverted index
 QUERY_TERMS = 30  # article terms used to look up candidate stories
 MAX_CANDIDATES = 12
+CANDIDATE_SHARE = 0.3  # of the best candidate's shared lookup weight, to be scored
 # Per query term, only the most recently active stories count as candidates. A common
 # term in a dense window (1M articles a day: hundreds of thousands in 72 h) indexes
 # thousands of stories; reading them all made the cost per article grow with the
@@ -541,8 +542,12 @@ class Clusterer:
         window = timedelta(hours=self.params.window_hours)
         query = _lookup_terms(vector, QUERY_TERMS)
         hits = self.state.story_candidates(sorted(query), time - window, time + window)
-        ranked = sorted(hits, key=lambda sid: (-sum(vector[t] for t in hits[sid]), sid))
-        chosen = ranked[:MAX_CANDIDATES]
+        shared = {sid: math.fsum(vector[t] for t in terms) for sid, terms in hits.items()}
+        ranked = sorted(shared, key=lambda sid: (-shared[sid], sid))[:MAX_CANDIDATES]
+        # A story sharing a small fraction of what the best candidate shares with the
+        # article does not win; scoring it costs as much as scoring the best.
+        floor = CANDIDATE_SHARE * shared[ranked[0]] if ranked else 0.0
+        chosen = [sid for sid in ranked if shared[sid] >= floor]
         profiles = self.state.load_stories(sorted(chosen))
         return [profiles[sid] for sid in chosen if sid in profiles]
 
