@@ -119,7 +119,6 @@ def make_pairs(basil: list[Doc], rng: random.Random) -> list[Doc]:
     first_time: dict[str, str] = {}
     for d in basil:
         first_time.setdefault(d["cluster"], d["published"])
-    out = []
     moved: dict[str, float] = {}
     for a, b in paired.items():
         if a < b:
@@ -127,12 +126,7 @@ def make_pairs(basil: list[Doc], rng: random.Random) -> list[Doc]:
 
             delta = datetime.fromisoformat(first_time[a]) - datetime.fromisoformat(first_time[b])
             moved[b] = delta.total_seconds() / 3600 + rng.uniform(-30, 30)
-    for d in basil:
-        d2 = dict(d)
-        if d["cluster"] in moved:
-            d2["published"] = _shift(d["published"], moved[d["cluster"]])
-        out.append(d2)
-    return _ordered(out)
+    return _moved_events(basil, moved)
 
 
 _CAP = re.compile(r"\b[A-Z][a-z]{2,}\b")
@@ -194,6 +188,11 @@ def make_actors(basil: list[Doc], rng: random.Random, size: int = 3) -> list[Doc
         for c in group[1:]:
             delta = anchor - datetime.fromisoformat(first_time[c])
             moved[c] = delta.total_seconds() / 3600 + rng.uniform(-18, 18)
+    return _moved_events(basil, moved)
+
+
+def _moved_events(basil: list[Doc], moved: dict[str, float]) -> list[Doc]:
+    """Every BASIL report, those of a moved event shifted by its hours, in stream order."""
     out = []
     for d in basil:
         d2 = dict(d)
