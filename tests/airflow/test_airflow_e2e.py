@@ -10,6 +10,7 @@ because NEWSMON_ALLOW_NETWORKS opts loopback in for this run.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -226,7 +227,10 @@ def browser() -> Iterator[Any]:
     """Headless Chromium driven by selenium with the Debian chromedriver (never
     Selenium Manager: it would try to download a driver)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs the Debian packages chromium and chromium-driver")
+        message = "needs the Debian packages chromium and chromium-driver"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{message} (.ci/run installs them)")  # CI never skips
+        pytest.skip(message)
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
