@@ -16,10 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    BigInteger,
-    Integer,
     Table,
-    Text,
     bindparam,
     delete,
     func,
@@ -48,7 +45,7 @@ from ingest.store.models import (
     StoryTerm,
     TermStat,
 )
-from ingest.store.types import UTCDateTime, utcnow
+from ingest.store.types import naive_utc, pg_int_array, utcnow
 from ingest.store.upsert import cached_statement, dialect_insert
 
 _CHUNK = 500  # bound IN-lists (SQLite's variable limit, plan sizes)
@@ -85,18 +82,6 @@ _SQLITE_STORY_CANDIDATES = text(
     " WHERE t.term IN :terms AND t.last_seen >= :since AND t.story_id NOT IN :changed)"
     " WHERE turn <= :per_term"
 ).bindparams(bindparam("terms", expanding=True), bindparam("changed", expanding=True))
-_PG_STORY_VERSIONS = text(
-    "SELECT id, first_seen, last_seen, article_count, headline, headline_article_id,"
-    " updated_at FROM stories WHERE id = ANY(CAST(:ids AS BIGINT[]))"
-).columns(
-    id=BigInteger(),
-    first_seen=UTCDateTime(),
-    last_seen=UTCDateTime(),
-    article_count=Integer(),
-    headline=Text(),
-    headline_article_id=BigInteger(),
-    updated_at=UTCDateTime(),
-)
 _PG_ADD_DF = text(
     "INSERT INTO term_stats (term, df)"
     " SELECT * FROM unnest(CAST(:terms AS BIGINT[]), CAST(:dfs AS INTEGER[]))"
@@ -165,12 +150,6 @@ def _cached_profile(key: tuple[str, int], version: _ProfileVersion) -> StoryProf
     return found[1]
 
 
-def _ints(values: Iterable[int | None]) -> str:
-    """An integer array as PostgreSQL's text literal (for ``CAST(:x AS BIGINT[])``):
-    the driver adapts a Python list element by element in Python, ~10x slower."""
-    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
-
-
 def _role(decision: Decision) -> str:
     """An article's role in its story (``story_articles.role``)."""
     return "duplicate" if decision.duplicate_of is not None else "original"
@@ -179,11 +158,6 @@ def _role(decision: Decision) -> str:
 def _stored_time(value: Any) -> datetime:
     """A timestamp read by a raw statement: naive UTC (SQLite returns it as text)."""
     return datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _naive_utc(time: datetime) -> datetime:
-    # The store keeps naive UTC (see UTCDateTime); raw statements bind it directly.
-    return time.astimezone(UTC).replace(tzinfo=None)
 
 
 T = TypeVar("T")
@@ -275,7 +249,10 @@ class SqlClusterState:
             for chunk in _chunks(keys, _PG_CHUNK):
                 yield from self.session.execute(
                     _PG_LSH,
-                    {"bands": _ints(b for b, _ in chunk), "buckets": _ints(k for _, k in chunk)},
+                    {
+                        "bands": pg_int_array(b for b, _ in chunk),
+                        "buckets": pg_int_array(k for _, k in chunk),
+                    },
                 )
             return
         for chunk in _chunks(keys):
@@ -327,7 +304,7 @@ class SqlClusterState:
         unread = [t for t in terms if t not in self._df_read]
         for chunk in _chunks(unread, _PG_CHUNK if self._pg else _CHUNK):
             if self._pg:
-                rows = self.session.execute(_PG_DF, {"terms": _ints(chunk)})
+                rows = self.session.execute(_PG_DF, {"terms": pg_int_array(chunk)})
             else:
                 rows = self.session.execute(
                     select(TermStat.term, TermStat.df).where(TermStat.term.in_(chunk))
@@ -347,14 +324,14 @@ class SqlClusterState:
         if not terms:
             return {}
         changed = self._dirty_stories
-        since_utc = _naive_utc(since)
+        since_utc = naive_utc(since)
         sharing: dict[int, list[tuple[int, datetime, datetime]]] = {t: [] for t in terms}
         rows: Iterable[Any]
         if self._pg:
             parameters = {
-                "terms": _ints(terms),
+                "terms": pg_int_array(terms),
                 "since": since_utc,
-                "changed": _ints(changed),
+                "changed": pg_int_array(changed),
                 "per_term": CANDIDATES_PER_TERM,
             }
             rows = self.session.execute(_PG_STORY_CANDIDATES, parameters)
@@ -378,10 +355,10 @@ class SqlClusterState:
             )
         for story_id, (profile, index) in changed.items():
             if profile.last_seen >= since:
-                seen = (_naive_utc(profile.last_seen), _naive_utc(profile.first_seen))
+                seen = (naive_utc(profile.last_seen), naive_utc(profile.first_seen))
                 for term in index.intersection(terms):
                     sharing[term].append((story_id, *seen))
-        until_utc = _naive_utc(until)
+        until_utc = naive_utc(until)
         hits: dict[int, list[int]] = {}
         for term in sorted(sharing):
             for story_id in latest_per_term(sharing[term], until_utc):
@@ -397,20 +374,17 @@ class SqlClusterState:
             return found
         # Columns, not ORM objects: no identity map or change tracking to pay for. The
         # profile itself is read only for stories this process has no current copy of.
-        if self._pg:  # one fixed statement text, whatever the number of ids
-            rows = self.session.execute(_PG_STORY_VERSIONS, {"ids": _ints(missing)}).all()
-        else:
-            rows = self.session.execute(
-                select(
-                    Story.id,
-                    Story.first_seen,
-                    Story.last_seen,
-                    Story.article_count,
-                    Story.headline,
-                    Story.headline_article_id,
-                    Story.updated_at,
-                ).where(Story.id.in_(missing))
-            ).all()
+        rows = self.session.execute(
+            select(
+                Story.id,
+                Story.first_seen,
+                Story.last_seen,
+                Story.article_count,
+                Story.headline,
+                Story.headline_article_id,
+                Story.updated_at,
+            ).where(Story.id.in_(missing))
+        ).all()
         loaded: dict[int, StoryProfile] = {}
         stale = {}
         for row in rows:
@@ -520,7 +494,10 @@ class SqlClusterState:
             for chunk in _chunks(added, _PG_CHUNK):
                 self.session.execute(
                     _PG_ADD_DF,
-                    {"terms": _ints(t for t, _ in chunk), "dfs": _ints(n for _, n in chunk)},
+                    {
+                        "terms": pg_int_array(t for t, _ in chunk),
+                        "dfs": pg_int_array(n for _, n in chunk),
+                    },
                 )
         else:
             self.session.execute(self._statement("term_stats", build), rows)
@@ -558,14 +535,14 @@ class SqlClusterState:
         ]
         if self._pg:
             for chunk in _chunks(ids, _PG_CHUNK):
-                self.session.execute(_PG_UNINDEX, {"ids": _ints(chunk)})
+                self.session.execute(_PG_UNINDEX, {"ids": pg_int_array(chunk)})
             for part in _chunks(terms, _PG_CHUNK):
                 self.session.execute(
                     _PG_INDEX,
                     {
-                        "terms": _ints(t for t, _, _ in part),
-                        "stories": _ints(sid for _, sid, _ in part),
-                        "seen": [_naive_utc(seen) for _, _, seen in part],
+                        "terms": pg_int_array(t for t, _, _ in part),
+                        "stories": pg_int_array(sid for _, sid, _ in part),
+                        "seen": [naive_utc(seen) for _, _, seen in part],
                     },
                 )
         else:
@@ -607,13 +584,17 @@ class SqlClusterState:
         fingerprints: list[tuple[int, bytes]],
         bands: list[tuple[int, int, int]],
     ) -> None:
-        now = _naive_utc(utcnow())
+        now = naive_utc(utcnow())
         for part in _chunks(decisions, _PG_CHUNK):
-            ids = _ints(d.article_id for d in part)
-            stories = _ints(d.story_id for d in part)
+            ids = pg_int_array(d.article_id for d in part)
+            stories = pg_int_array(d.story_id for d in part)
             self.session.execute(
                 _PG_DECIDE,
-                {"ids": ids, "stories": stories, "duplicates": _ints(d.duplicate_of for d in part)},
+                {
+                    "ids": ids,
+                    "stories": stories,
+                    "duplicates": pg_int_array(d.duplicate_of for d in part),
+                },
             )
             roles = [_role(d) for d in part]
             similarities = [d.similarity for d in part]
@@ -631,7 +612,7 @@ class SqlClusterState:
             self.session.execute(
                 _PG_FINGERPRINTS,
                 {
-                    "ids": _ints(a for a, _ in prints),
+                    "ids": pg_int_array(a for a, _ in prints),
                     "signatures": [g for _, g in prints],
                     "now": now,
                 },
@@ -640,9 +621,9 @@ class SqlClusterState:
             self.session.execute(
                 _PG_BANDS,
                 {
-                    "bands": _ints(b for b, _, _ in rows),
-                    "buckets": _ints(k for _, k, _ in rows),
-                    "ids": _ints(a for _, _, a in rows),
+                    "bands": pg_int_array(b for b, _, _ in rows),
+                    "buckets": pg_int_array(k for _, k, _ in rows),
+                    "ids": pg_int_array(a for _, _, a in rows),
                 },
             )
 

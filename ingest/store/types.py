@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; use datetime.now(UTC)")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -39,3 +40,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """Now, in UTC, with tzinfo (the only kind of datetime the store accepts)."""
     return datetime.now(UTC)
+
+
+def naive_utc(time: datetime) -> datetime:
+    """``time`` as the store keeps it: naive UTC. What raw statements bind, since they
+    bypass :class:`UTCDateTime` (an aware value would be converted by the server's time
+    zone setting)."""
+    return time.astimezone(UTC).replace(tzinfo=None)
+
+
+def pg_int_array(values: Iterable[int | None]) -> str:
+    """An integer array as PostgreSQL's text literal (for ``CAST(:x AS BIGINT[])``):
+    the driver adapts a Python list element by element in Python, ~10x slower."""
+    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
