@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+from array import array
+from base64 import b64decode, b64encode
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -169,21 +172,39 @@ class StoryProfile:
     def to_json(self) -> dict[str, Any]:
         """The JSON-able clustering state (counts and times live in their own columns).
 
-        Format 2 keeps each vector as two flat lists (terms, weights), in the vector's
-        order: built and read back by C-level list and zip calls, where format 1's
-        [term, weight] pairs cost one small list each way per term (a story is
-        rewritten every time an article joins it). Format 1 is still read.
+        Format 3 keeps each vector as two base64 strings of packed little-endian arrays
+        (64-bit terms, 64-bit float weights), in the vector's order. A story is read
+        whenever it is a candidate and rewritten whenever an article joins it; parsing
+        ~1,700 long integers and floats from JSON text was most of reading it (format 2's
+        flat lists), a packed array is copied in one C call, and the text is half as
+        long. The values come back bit for bit. Formats 1 and 2 are still read.
         """
-        return {
-            "v": 2,
-            "c": [list(self.centroid), list(self.centroid.values())],
-            "m": [
-                {"a": m.article_id, "t": m.title, "k": list(m.vector), "w": list(m.vector.values())}
-                for m in self.members
-            ],
-            "n": self.folded,
-            "s": self.sources,
-        }
+        try:
+            return {
+                "v": 3,
+                "c": _pack(self.centroid),
+                "m": [
+                    {"a": m.article_id, "t": m.title, "p": _pack(m.vector)} for m in self.members
+                ],
+                "n": self.folded,
+                "s": self.sources,
+            }
+        except OverflowError:  # a term outside 64 bits (term_id never makes one)
+            return {
+                "v": 2,
+                "c": [list(self.centroid), list(self.centroid.values())],
+                "m": [
+                    {
+                        "a": m.article_id,
+                        "t": m.title,
+                        "k": list(m.vector),
+                        "w": list(m.vector.values()),
+                    }
+                    for m in self.members
+                ],
+                "n": self.folded,
+                "s": self.sources,
+            }
 
     @classmethod
     def from_json(
@@ -197,7 +218,10 @@ class StoryProfile:
         headline: str | None,
         headline_article_id: int | None,
     ) -> StoryProfile:
-        if data.get("v") == 2:
+        if data.get("v") == 3:
+            centroid = _unpack(data["c"])
+            members = [Member(int(m["a"]), str(m["t"]), _unpack(m["p"])) for m in data.get("m", [])]
+        elif data.get("v") == 2:
             terms, weights = data.get("c") or ([], [])
             centroid = dict(zip(map(int, terms), map(float, weights), strict=True))
             members = [
@@ -226,6 +250,27 @@ class StoryProfile:
             headline=headline,
             headline_article_id=headline_article_id,
         )
+
+
+def _pack(vector: dict[int, float]) -> list[str]:
+    """A vector as [terms, weights]: base64 of packed little-endian int64 / float64 arrays."""
+    terms, weights = array("q", vector), array("d", vector.values())
+    if sys.byteorder != "little":
+        terms.byteswap()
+        weights.byteswap()
+    return [
+        b64encode(terms.tobytes()).decode("ascii"),
+        b64encode(weights.tobytes()).decode("ascii"),
+    ]
+
+
+def _unpack(packed: list[str]) -> dict[int, float]:
+    """The vector :func:`_pack` wrote, in the same order and bit for bit."""
+    terms, weights = array("q", b64decode(packed[0])), array("d", b64decode(packed[1]))
+    if sys.byteorder != "little":
+        terms.byteswap()
+        weights.byteswap()
+    return dict(zip(terms, weights, strict=True))
 
 
 class ClusterState(Protocol):

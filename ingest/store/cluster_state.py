@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -33,7 +33,6 @@ from ingest.dedupe.clusterer import (
     Decision,
     Doc,
     StoryProfile,
-    latest_per_term,
 )
 from ingest.dedupe.features import DOC_COUNT_TERM
 from ingest.store.models import (
@@ -62,17 +61,23 @@ _PG_LSH = text(
     " ON l.band = q.band AND l.bucket = q.bucket"
 )
 # Per term, the latest stories other than this batch's changed ones (their stored rows
-# are stale; they are taken from memory): bounded index scans of (term, last_seen),
-# however dense the window. Times come back naive UTC, as stored, and are compared as
-# such: this runs for every article and returns up to a few thousand rows.
+# are stale; they are taken from memory): bounded index-only scans of (term, last_seen,
+# story_id), however dense the window. One row per term, its stories latest first, with
+# last_seen as integer microseconds (only compared, with the changed stories') and
+# whether the story started early enough (first_seen <= until). This runs for every
+# article; one row per (term, story) was ~330 rows per article at 100k stored, and
+# turning them into Python objects cost as much as the query.
+_ORDER = "ORDER BY x.last_seen DESC, x.story_id DESC"
 _PG_STORY_CANDIDATES = text(
-    "SELECT q.term, c.story_id, c.last_seen, s.first_seen"
-    " FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
-    " CROSS JOIN LATERAL (SELECT t.story_id, t.last_seen FROM story_terms t"
+    "SELECT q.term, c.ids, c.seen, c.fits FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
+    f" CROSS JOIN LATERAL (SELECT array_agg(x.story_id {_ORDER}) AS ids,"
+    f" array_agg(CAST(extract(epoch FROM x.last_seen) * 1000000 AS BIGINT) {_ORDER}) AS seen,"
+    f" array_agg(s.first_seen <= :until {_ORDER}) AS fits"
+    " FROM (SELECT t.story_id, t.last_seen FROM story_terms t"
     " WHERE t.term = q.term AND t.last_seen >= :since"
     " AND t.story_id <> ALL(CAST(:changed AS BIGINT[]))"
-    " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS c"
-    " JOIN stories s ON s.id = c.story_id"
+    " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS x"
+    " JOIN stories s ON s.id = x.story_id) AS c WHERE c.ids IS NOT NULL"
 )
 _SQLITE_STORY_CANDIDATES = text(
     "SELECT term, story_id, last_seen, first_seen FROM ("
@@ -158,6 +163,16 @@ def _role(decision: Decision) -> str:
 def _stored_time(value: Any) -> datetime:
     """A timestamp read by a raw statement: naive UTC (SQLite returns it as text)."""
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(naive: datetime) -> int:
+    """A naive UTC time as integer microseconds since the epoch (exact, as PostgreSQL's
+    ``extract(epoch ...) * 1000000`` of the stored value)."""
+    return (naive - _EPOCH) // _MICROSECOND
 
 
 T = TypeVar("T")
@@ -324,46 +339,78 @@ class SqlClusterState:
         if not terms:
             return {}
         changed = self._dirty_stories
-        since_utc = naive_utc(since)
-        sharing: dict[int, list[tuple[int, datetime, datetime]]] = {t: [] for t in terms}
-        rows: Iterable[Any]
+        since_utc, until_utc = naive_utc(since), naive_utc(until)
+        # Per term: stored candidates latest first, as (story ids, last_seen in
+        # microseconds, first_seen <= until), already cut to CANDIDATES_PER_TERM.
+        stored: dict[int, tuple[Sequence[int], Sequence[int], Sequence[bool]]] = {}
         if self._pg:
             parameters = {
                 "terms": pg_int_array(terms),
                 "since": since_utc,
+                "until": until_utc,
                 "changed": pg_int_array(changed),
                 "per_term": CANDIDATES_PER_TERM,
             }
-            rows = self.session.execute(_PG_STORY_CANDIDATES, parameters)
+            for term, ids, seen, fits in self.session.execute(_PG_STORY_CANDIDATES, parameters):
+                stored[int(term)] = (ids, seen, fits)
         else:
-            rows = []
-            for chunk in _chunks(terms):
-                rows.extend(
-                    self.session.execute(
-                        _SQLITE_STORY_CANDIDATES,
-                        {
-                            "terms": list(chunk),
-                            "since": since_utc,
-                            "changed": list(changed) or [0],
-                            "per_term": CANDIDATES_PER_TERM,
-                        },
-                    )
-                )
-        for term, story_id, last_seen, first_seen in rows:
-            sharing[int(term)].append(
-                (int(story_id), _stored_time(last_seen), _stored_time(first_seen))
-            )
+            stored = self._sqlite_story_candidates(terms, since_utc, until_utc)
+        # This batch's changed stories compete with the stored ones for each term's places.
+        contenders: dict[int, list[tuple[int, int, bool]]] = {}
         for story_id, (profile, index) in changed.items():
             if profile.last_seen >= since:
-                seen = (naive_utc(profile.last_seen), naive_utc(profile.first_seen))
+                entry = (
+                    _micros(naive_utc(profile.last_seen)),
+                    story_id,
+                    naive_utc(profile.first_seen) <= until_utc,
+                )
                 for term in index.intersection(terms):
-                    sharing[term].append((story_id, *seen))
-        until_utc = naive_utc(until)
+                    contenders.setdefault(term, []).append(entry)
         hits: dict[int, list[int]] = {}
-        for term in sorted(sharing):
-            for story_id in latest_per_term(sharing[term], until_utc):
+        for term in sorted(set(terms)):
+            ids, seen, fits = stored.get(term, ((), (), ()))
+            extra = contenders.get(term)
+            if extra:
+                # The same cut as latest_per_term: latest (last_seen, id) first.
+                merged = sorted([*zip(seen, ids, fits, strict=True), *extra], reverse=True)
+                chosen = [sid for _, sid, fit in merged[:CANDIDATES_PER_TERM] if fit]
+            else:
+                chosen = [sid for sid, fit in zip(ids, fits, strict=True) if fit]
+            for story_id in chosen:
                 hits.setdefault(story_id, []).append(term)
         return hits
+
+    def _sqlite_story_candidates(
+        self, terms: list[int], since: datetime, until: datetime
+    ) -> dict[int, tuple[Sequence[int], Sequence[int], Sequence[bool]]]:
+        sharing: dict[int, list[tuple[int, int, bool]]] = {}
+        for chunk in _chunks(terms):
+            rows = self.session.execute(
+                _SQLITE_STORY_CANDIDATES,
+                {
+                    "terms": list(chunk),
+                    "since": since,
+                    "changed": list(self._dirty_stories) or [0],
+                    "per_term": CANDIDATES_PER_TERM,
+                },
+            )
+            for term, story_id, last_seen, first_seen in rows:
+                sharing.setdefault(int(term), []).append(
+                    (
+                        _micros(_stored_time(last_seen)),
+                        int(story_id),
+                        _stored_time(first_seen) <= until,
+                    )
+                )
+        stored: dict[int, tuple[Sequence[int], Sequence[int], Sequence[bool]]] = {}
+        for term, found in sharing.items():
+            found.sort(reverse=True)
+            stored[term] = (
+                [sid for _, sid, _ in found],
+                [seen for seen, _, _ in found],
+                [fit for _, _, fit in found],
+            )
+        return stored
 
     def load_stories(self, story_ids: list[int]) -> dict[int, StoryProfile]:
         if not story_ids:

@@ -309,9 +309,12 @@ class StoryTerm(Base):
     weight: Mapped[float] = mapped_column(Float, default=0.0)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # Candidate lookup is "term IN (...) AND last_seen >= window start": this index keeps
-    # it proportional to the active window, not to the history of the term.
-    __table_args__ = (Index("ix_story_terms_term_last_seen", "term", "last_seen"),)
+    # Candidate lookup is, per term, "the latest stories with last_seen >= window start":
+    # this index keeps it proportional to the active window, not to the history of the
+    # term, and holds the story id too, so the lookup reads the index only (no table rows).
+    __table_args__ = (
+        Index("ix_story_terms_term_last_seen_story", "term", "last_seen", "story_id"),
+    )
 
 
 class TermStat(Base):

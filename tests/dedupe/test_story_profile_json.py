@@ -1,4 +1,4 @@
-"""A story profile survives its JSON form exactly; the older pair format is still read."""
+"""A story profile survives its JSON form exactly; the older formats are still read."""
 
 from __future__ import annotations
 
@@ -63,3 +63,18 @@ def test_format_1_pairs_are_still_read() -> None:
     assert profile.centroid == {11: 0.5, 12: 0.25}
     assert profile.members == [Member(3, "A headline", {11: 1.0})]
     assert profile.sources == ["a.example"]
+
+
+def test_format_3_is_written_and_format_2_lists_are_still_read() -> None:
+    profile = StoryProfile(7, T0, T0, centroid={11: 0.5, 12: 0.25}, folded=1, article_count=3)
+    assert profile.to_json()["v"] == 3
+    stored = {
+        "v": 2,
+        "c": [[11, 12], [0.5, 0.25]],
+        "m": [{"a": 3, "t": "A headline", "k": [11], "w": [1.0]}],
+        "n": 1,
+        "s": ["a.example"],
+    }
+    back = _read(stored)
+    assert back.centroid == {11: 0.5, 12: 0.25}
+    assert back.members == [Member(3, "A headline", {11: 1.0})]
