@@ -17,7 +17,7 @@ help:
 	@echo "make lock   - re-pin constraints.txt from the current .venv"
 
 # Reinstall only when the project's requirements or pins change.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py ingest/topics/_textscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
@@ -48,4 +48,4 @@ lock:
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .newsmon .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .newsmon .mypy_cache .ruff_cache .pytest_cache build ingest/topics/*.so

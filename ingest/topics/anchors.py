@@ -124,9 +124,3 @@ def anchor_key(anchor: Anchor) -> str:
     if kind == "term":
         return value
     return value + "*" if kind == "prefix" else f"{field_name}:{value}"
-
-
-def split_keys(anchors: frozenset[Anchor]) -> tuple[frozenset[str], frozenset[str]]:
-    """(words, other keys) of ``anchors``."""
-    words = frozenset(value for kind, _, value in anchors if kind == "term")
-    return words, frozenset(anchor_key(anchor) for anchor in anchors if anchor[0] != "term")

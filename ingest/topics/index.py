@@ -2,8 +2,9 @@
 
 Like Lucene's Monitor or the Elasticsearch percolator, the *queries* are indexed: each
 query is filed under anchors (words, prefixes, ``source:``/``lang:`` values) such that
-any matching document holds one of them (:mod:`ingest.topics.anchors`). An article's
-words pull out the queries filed under them; cheap set checks rule most of those out
+any matching document holds one of them (:mod:`ingest.topics.anchors`). An article is
+scanned once for the words and prefixes the queries use (:mod:`ingest.topics.lexicon`);
+those pull out the queries filed under them; cheap set checks rule most of those out
 (:mod:`ingest.topics.presearch`), and only the rest are evaluated, plus the few queries
 that have no anchor at all (``NOT sport``, ``source:nyt*``), which are always checked.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.topics.anchors import Anchor, Clause, anchor_clauses, anchors
+from ingest.topics.lexicon import Lexicon
 from ingest.topics.match import (
     CompiledQuery,
     Document,
@@ -81,11 +83,13 @@ class TopicMatcher:
         self._topics: list[_IndexedTopic] = []
         self._clauses: list[list[Clause]] = []
         self.always_checked: list[int] = []
+        nodes = []
         for number, topic in enumerate(topics):
             try:
                 node = parse_query(topic.query)
             except QueryError as error:
                 raise TopicError(topic.name, error) from None
+            nodes.append(node)
             self._topics.append(
                 _IndexedTopic(
                     topic,
@@ -99,6 +103,7 @@ class TopicMatcher:
             if not clauses:
                 self.always_checked.append(number)
         self._plan: Plan = make_plan(self._clauses)
+        self.lexicon = Lexicon.of_queries(nodes)
 
     @property
     def topics(self) -> list[Topic]:
@@ -106,13 +111,20 @@ class TopicMatcher:
 
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
-        return self._plan.candidates(doc)
+        return self._plan.candidates(doc.scoped(self.lexicon))
 
     def matching_numbers(self, doc: PreparedDocument, *, use_index: bool = True) -> list[int]:
-        """Numbers of the topics that match; ``use_index=False`` checks every topic."""
+        """Numbers of the topics that match; ``use_index=False`` checks every topic.
+
+        With the index, queries run on ``doc`` scoped to the topics' lexicon (the same
+        answers, without building the document's full word sets).
+        """
+        if use_index:
+            doc = doc.scoped(self.lexicon)
         document = doc.document
         matched = []
-        for number in self.candidates(doc) if use_index else range(len(self._topics)):
+        numbers = self._plan.candidates(doc) if use_index else range(len(self._topics))
+        for number in numbers:
             indexed = self._topics[number]
             if indexed.sources and not _host_matches(document.source, indexed.sources):
                 continue
@@ -125,7 +137,9 @@ class TopicMatcher:
 
     def match(self, document: Document | PreparedDocument) -> list[TopicMatch]:
         """Every topic ``document`` matches, in topic order, with hits and a snippet."""
-        doc = document if isinstance(document, PreparedDocument) else PreparedDocument(document)
+        if not isinstance(document, PreparedDocument):
+            document = PreparedDocument(document)
+        doc = document.scoped(self.lexicon)
         results = []
         for number in self.matching_numbers(doc):
             indexed = self._topics[number]

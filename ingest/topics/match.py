@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+from ingest.topics.lexicon import Lexicon
 from ingest.topics.query import (
     DEFAULT_FIELDS,
     TEXT_FIELDS,
@@ -32,7 +33,7 @@ from ingest.topics.query import (
     leaf_label,
     near_leaves,
 )
-from ingest.topics.tokens import spaced_terms, token_offsets
+from ingest.topics.tokens import joined_terms, token_offsets
 
 MAX_HITS_PER_LEAF: Final = 50
 """A word that occurs 3,000 times explains the match no better than 50 times."""
@@ -70,28 +71,52 @@ def normalise_source(source: str = "", url: str = "") -> str:
 
 
 class FieldTokens:
-    """One text field tokenised: terms by position, and lazily-built lookups."""
+    """One text field tokenised: terms by position, and lazily-built lookups.
+
+    Only :attr:`spaced`, the folded terms between single spaces (`` a b c ``), is made
+    up front: term, prefix and phrase tests and token positions are substring searches
+    in it. The term list and the set of terms are built when a query first needs them.
+    """
 
     __slots__ = (
-        "_joined",
         "_offsets",
         "_positions",
+        "_prefix_keys",
+        "_terms",
         "_vocab",
         "_within",
         "spaced",
-        "terms",
         "text",
     )
 
     def __init__(self, text: str, within: frozenset[str] | None = None) -> None:
         self.text = text[:MAX_FIELD_CHARS]
-        self.spaced = spaced_terms(self.text)  # prefix tests need no joined string
-        self.terms = self.spaced.split()
+        self.spaced = joined_terms(self.text)
+        self._terms: list[str] | None = None
         self._vocab: frozenset[str] | None = None
         self._within = within
+        self._prefix_keys = False  # whether _vocab also holds "prefix*" keys (scoped)
         self._positions: dict[str, list[int]] = {}
         self._offsets: list[tuple[int, int]] | None = None
-        self._joined: str | None = None
+
+    def scoped(self, present: frozenset[str]) -> FieldTokens:
+        """This field as seen by queries whose words and prefixes are all in a lexicon:
+        ``present`` holds the lexicon's words found here, which answers every question
+        those queries ask of :attr:`vocab` (see :meth:`PreparedDocument.scoped`)."""
+        view = FieldTokens.__new__(FieldTokens)
+        view.text, view.spaced = self.text, self.spaced
+        view._terms, view._offsets = self._terms, self._offsets
+        view._vocab = view._within = present
+        view._prefix_keys = True
+        view._positions = {}
+        return view
+
+    @property
+    def terms(self) -> list[str]:
+        """The field's terms in order (built on first use)."""
+        if self._terms is None:
+            self._terms = self.spaced.split()
+        return self._terms
 
     @property
     def vocab(self) -> frozenset[str]:
@@ -115,7 +140,7 @@ class FieldTokens:
         """Ascending token positions of ``term`` (cached)."""
         found = self._positions.get(term)
         if found is None:
-            found = self._starts(" " + term + " ") if term in self.within else []
+            found = self.starts_of(" " + term + " ") if term in self.within else []
             self._positions[term] = found
         return found
 
@@ -124,42 +149,32 @@ class FieldTokens:
         key = prefix + "*"
         found = self._positions.get(key)
         if found is None:
-            found = self._starts(" " + prefix) if self.has_prefix(prefix) else []
+            found = self.starts_of(" " + prefix) if self.has_prefix(prefix) else []
             self._positions[key] = found
         return found
 
-    def _starts(self, needle: str) -> list[int]:
+    def starts_of(self, needle: str) -> list[int]:
         """Positions of the tokens at which ``needle`` (from a token's leading space)
-        occurs in :meth:`joined`: token ``i`` has ``i`` spaces before its own."""
-        joined = self.joined()
+        occurs in :attr:`spaced`: token ``i`` has ``i`` spaces before its own."""
+        spaced = self.spaced
         found = []
         index = counted = 0
-        offset = joined.find(needle)
+        offset = spaced.find(needle)
         while offset >= 0:
-            index += joined.count(" ", counted, offset)
+            index += spaced.count(" ", counted, offset)
             counted = offset
             found.append(index)
-            offset = joined.find(needle, offset + 1)
+            offset = spaced.find(needle, offset + 1)
         return found
 
-    def joined(self) -> str:
-        """The terms joined as `` a b c ``: phrase and prefix tests become substring tests."""
-        if self._joined is None:
-            self._joined = " " + " ".join(self.terms) + " "
-        return self._joined
-
     def has_prefix(self, prefix: str) -> bool:
+        if self._prefix_keys:  # a scoped view knows its lexicon's prefixes
+            return prefix + "*" in self.within
         return " " + prefix in self.spaced
 
     def has_sequence(self, needle: str) -> bool:
-        """Whether ``needle`` (`` a b `` or `` a b``) occurs in :meth:`joined`.
-
-        Words are mostly one separator apart, so :attr:`spaced` usually shows a match
-        without the terms being joined; only a miss there needs the joined terms.
-        """
-        if self._joined is None and needle in self.spaced:
-            return True
-        return needle in self.joined()
+        """Whether ``needle`` (`` a b `` or `` a b``: a phrase) occurs in :attr:`spaced`."""
+        return needle in self.spaced
 
     def char_span(self, span: Span) -> tuple[int, int]:
         """Character offsets in :attr:`text` of the tokens ``span`` covers."""
@@ -172,25 +187,77 @@ _NO_KEYWORDS: frozenset[tuple[str, str]] = frozenset()
 
 
 class PreparedDocument:
-    """A :class:`Document` tokenised once, ready for many queries."""
+    """A :class:`Document` tokenised once, ready for many queries.
 
-    __slots__ = ("default_vocab", "document", "fields", "keyword_anchors", "vocabulary")
+    The word sets are built on first use. A :class:`~ingest.topics.index.TopicMatcher`
+    does not build them at all: it works on :meth:`scoped`, which finds only its
+    queries' words.
+    """
+
+    __slots__ = (
+        "_default_vocab",
+        "_vocabulary",
+        "document",
+        "fields",
+        "keyword_anchors",
+        "lexicon",
+    )
 
     def __init__(self, document: Document) -> None:
         self.document = document
         title, text, author = (FieldTokens(getattr(document, name)) for name in TEXT_FIELDS)
         self.fields = {"title": title, "text": text, "author": author}
-        # One set for title and text, each term hashed once: the body's own set is built
-        # only if a word restricted to it (``text:azure``) asks for it.
-        if title.terms:
-            self.default_vocab = frozenset(text.terms + title.terms)
-        else:
-            self.default_vocab = text.vocab
-        text.look_within(self.default_vocab)
-        self.vocabulary = self.default_vocab
-        if author.terms:
-            self.vocabulary = self.default_vocab | author.vocab
         self.keyword_anchors = _keyword_anchors(document)
+        self.lexicon: Lexicon | None = None
+        self._default_vocab: frozenset[str] | None = None
+        self._vocabulary: frozenset[str] | None = None
+
+    @property
+    def default_vocab(self) -> frozenset[str]:
+        """The distinct terms of title and text (the fields a plain word searches)."""
+        if self._default_vocab is None:
+            # One set for title and text, each term hashed once: the body's own set is
+            # built only if a word restricted to it (``text:azure``) asks for it.
+            title, text = self.fields["title"], self.fields["text"]
+            self._default_vocab = frozenset(text.terms + title.terms) if title.terms else text.vocab
+            text.look_within(self._default_vocab)
+        return self._default_vocab
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """The distinct terms of every text field."""
+        if self._vocabulary is None:
+            author = self.fields["author"]
+            self._vocabulary = (
+                self.default_vocab | author.vocab if author.terms else self.default_vocab
+            )
+        return self._vocabulary
+
+    def scoped(self, lexicon: Lexicon) -> PreparedDocument:
+        """This document for queries whose words and prefixes are all in ``lexicon``.
+
+        Its word sets hold only the lexicon's words present (and ``prefix*`` keys for
+        its prefixes that start a term), found by one scan per field. For those queries
+        every answer is the same as on the full document: they never ask about other
+        words. ``source``/``lang`` keys and token positions are unchanged.
+        """
+        if self.lexicon is lexicon:
+            return self
+        view = PreparedDocument.__new__(PreparedDocument)
+        view.document, view.keyword_anchors, view.lexicon = (
+            self.document,
+            self.keyword_anchors,
+            lexicon,
+        )
+        title, text, author = (
+            tokens.scoped(lexicon.scan(tokens.spaced))
+            for tokens in (self.fields["title"], self.fields["text"], self.fields["author"])
+        )
+        view.fields = {"title": title, "text": text, "author": author}
+        default = text.vocab | title.vocab if title.vocab else text.vocab
+        view._default_vocab = default
+        view._vocabulary = default | author.vocab if author.vocab else default
+        return view
 
 
 def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
@@ -211,30 +278,18 @@ def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
 # --- spans of leaves ---------------------------------------------------------------------
 
 
+def phrase_needle(phrase: Phrase) -> str:
+    """The phrase as a substring of :attr:`FieldTokens.spaced`: tokens hold no spaces,
+    so in `` a b c `` the phrase "a b" is exactly `` a b `` and "a b*" is `` a b`` (then
+    any rest of the last token)."""
+    return " " + " ".join(phrase.terms) + ("" if phrase.last_is_prefix else " ")
+
+
 def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
-    terms = phrase.terms
-    last = len(terms) - 1
-    exact = terms[:last] if phrase.last_is_prefix else terms
+    exact = phrase.terms[:-1] if phrase.last_is_prefix else phrase.terms
     if not all(term in tokens.within for term in exact):
         return []
-    # Walk the positions of the rarest exact word of the phrase, then check its neighbours.
-    anchor = min(range(len(exact)), key=lambda i: len(tokens.positions_of(exact[i])))
-    words = tokens.terms
-    starts = []
-    for position in tokens.positions_of(exact[anchor]):
-        start = position - anchor
-        end = start + last
-        if start < 0:
-            continue
-        if end >= len(words):
-            break
-        if all(words[start + i] == terms[i] for i in range(last)) and (
-            words[end].startswith(terms[last])
-            if phrase.last_is_prefix
-            else words[end] == terms[last]
-        ):
-            starts.append(start)
-    return starts
+    return tokens.starts_of(phrase_needle(phrase))
 
 
 def leaf_spans(leaf: Leaf, tokens: FieldTokens) -> list[Span]:
@@ -296,11 +351,9 @@ def _compile_prefix(node: Prefix) -> Predicate:
 
 
 def _compile_phrase(node: Phrase) -> Predicate:
-    # Tokens hold no spaces, so in " a b c " the phrase "a b" is exactly " a b " and
-    # "a b*" is " a b" (then any rest of the last token).
     names = tuple(sorted(node.fields))
     required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
-    needle = " " + " ".join(node.terms) + ("" if node.last_is_prefix else " ")
+    needle = phrase_needle(node)
 
     def matches(doc: PreparedDocument) -> bool:
         if not required <= doc.vocabulary:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -206,6 +206,37 @@ def spaced_terms(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", spaced)
     stripped = _LATIN_DIACRITICS.sub("", decomposed)
     return " " + unicodedata.normalize("NFC", stripped).lower() + " "
+
+
+def python_squeeze_spaces(text: str) -> str:
+    """Runs of U+0020 made one space, with one space at each end (`` a b ``)."""
+    inner = " ".join(filter(None, text.split(" ")))
+    return f" {inner} " if inner else " "
+
+
+_native_squeeze: Callable[[str], str] | None
+_native_ascii_joined: Callable[[str], str] | None
+try:  # the C twins (ingest/topics/_textscan.c), when pip could compile them
+    from ingest.topics._textscan import ascii_joined_terms, squeeze_spaces
+
+    _native_squeeze, _native_ascii_joined = squeeze_spaces, ascii_joined_terms
+except ImportError:
+    _native_squeeze = _native_ascii_joined = None
+
+
+def joined_terms(text: str, *, native: bool = True) -> str:
+    """The folded terms of ``text`` between single spaces, one at each end (`` a b ``).
+
+    Token ``i`` is preceded by exactly ``i + 1`` spaces, so a token's position is a
+    count of spaces and a phrase is a substring. ``native=False`` takes the Python
+    path even when the C helpers are there (the same result; tests compare them).
+    """
+    if native and _native_ascii_joined is not None:
+        if text.isascii():
+            return _native_ascii_joined(text)
+        if _native_squeeze is not None:
+            return _native_squeeze(spaced_terms(text))
+    return python_squeeze_spaces(spaced_terms(text))
 
 
 def token_offsets(text: str) -> list[tuple[int, int]]:

@@ -1,0 +1,439 @@
+/*
+ * Native helpers of ingest.topics: the topic index's word scan (LexiconScanner), and
+ * the single-spaced form of a tokenised text (squeeze_spaces, ascii_joined_terms).
+ * Each has a pure-Python twin used when this module was not compiled; tests/topics
+ * check that both give the same results.
+ *
+ * The word scan tells which of a fixed set of words and prefixes occur in a tokenised
+ * text, without making a Python object per token.
+ *
+ * Input is the *spaced* form of a field (ingest.topics.tokens.spaced_terms): folded
+ * terms separated by runs of U+0020. A term is looked up whole in the word table, and
+ * each of its leading runs whose length some prefix has is looked up in the prefix
+ * table. Both are open-addressing hash tables of code-point strings (FNV-1a, linear
+ * probing, at most half full), built once from the topics' queries and never changed by
+ * a scan, so hostile text cannot make a probe longer than the tables' own clusters.
+ * A scan costs O(length of the text) plus one probe per term and per indexed prefix
+ * length, and allocates nothing but the result set.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t length;
+    Py_UCS4 *chars; /* NULL: an empty slot */
+    PyObject *key;  /* what a hit adds to the result: the word, or the prefix and "*" */
+    uint64_t seen;  /* the scan that last added `key`: each key is added once per scan */
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t mask;
+} Table;
+
+typedef struct {
+    PyObject_HEAD
+    Table words;
+    Table prefixes;
+    unsigned char *prefix_length; /* prefix_length[n] != 0: some prefix has n characters */
+    Py_ssize_t longest_prefix;
+    /* Bit h(first 3 characters) is set for every prefix: a term whose first three
+     * characters hash to a clear bit starts no prefix (a filter, never a false no). */
+    unsigned char heads[(1u << 16) / 8];
+    /* The same filter over whole words' hashes: most terms of a text are in no query. */
+    unsigned char word_filter[(1u << 16) / 8];
+    uint64_t scans; /* scans so far: Slot.seen compares with it */
+} Scanner;
+
+#define FNV_OFFSET 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+/* The head filter looks at a term's first HEAD_LENGTH characters (the query language's
+ * shortest prefix); shorter prefixes are probed without it. */
+#define HEAD_LENGTH 3
+#define HEAD_BITS 16
+
+static inline uint64_t fnv_step(uint64_t hash, Py_UCS4 ch) {
+    return (hash ^ (uint64_t)ch) * FNV_PRIME;
+}
+
+static inline size_t head_bit(uint64_t hash) {
+    return (size_t)(hash >> (64 - HEAD_BITS));
+}
+
+static inline int bit_is_set(const unsigned char *bits, uint64_t hash) {
+    size_t bit = head_bit(hash);
+    return (bits[bit >> 3] >> (bit & 7)) & 1;
+}
+
+static inline void set_bit(unsigned char *bits, uint64_t hash) {
+    size_t bit = head_bit(hash);
+    bits[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+}
+
+static void table_free(Table *table) {
+    if (table->slots == NULL) return;
+    for (size_t i = 0; i <= table->mask; i++) {
+        PyMem_Free(table->slots[i].chars);
+        Py_XDECREF(table->slots[i].key);
+    }
+    PyMem_Free(table->slots);
+    table->slots = NULL;
+}
+
+static int table_alloc(Table *table, Py_ssize_t entries) {
+    size_t capacity = 8;
+    while (capacity < (size_t)entries * 2 + 1) capacity <<= 1;
+    table->slots = PyMem_Calloc(capacity, sizeof(Slot));
+    if (table->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    table->mask = capacity - 1;
+    return 0;
+}
+
+/* The slot holding chars[start:start+length], or NULL; CHAR is the string's unit type. */
+#define DEFINE_FIND(NAME, CHAR)                                                              \
+    static inline Slot *NAME(const Table *table, uint64_t hash, const CHAR *chars,           \
+                             Py_ssize_t start, Py_ssize_t length) {                          \
+        for (size_t i = (size_t)hash & table->mask;; i = (i + 1) & table->mask) {            \
+            Slot *slot = &table->slots[i];                                                   \
+            if (slot->chars == NULL) return NULL;                                            \
+            if (slot->hash != hash || slot->length != length) continue;                      \
+            Py_ssize_t k = 0;                                                                \
+            while (k < length && slot->chars[k] == (Py_UCS4)chars[start + k]) k++;           \
+            if (k == length) return slot;                                                    \
+        }                                                                                    \
+    }
+
+DEFINE_FIND(find_ucs1, Py_UCS1)
+DEFINE_FIND(find_ucs2, Py_UCS2)
+DEFINE_FIND(find_ucs4, Py_UCS4)
+
+/* Adds `text` (a str) with result key `key` to `table`; duplicates are ignored. Sets
+ * *hash_out to the text's hash. */
+static int table_add(Table *table, PyObject *text, PyObject *key, uint64_t *hash_out) {
+    Py_UCS4 *chars = PyUnicode_AsUCS4Copy(text);
+    if (chars == NULL) return -1;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    uint64_t hash = FNV_OFFSET;
+    for (Py_ssize_t k = 0; k < length; k++) hash = fnv_step(hash, chars[k]);
+    *hash_out = hash;
+    if (find_ucs4(table, hash, chars, 0, length) != NULL) {
+        PyMem_Free(chars);
+        return 0;
+    }
+    size_t i = (size_t)hash & table->mask;
+    while (table->slots[i].chars != NULL) i = (i + 1) & table->mask;
+    Slot *slot = &table->slots[i];
+    slot->hash = hash;
+    slot->length = length;
+    slot->chars = chars;
+    Py_INCREF(key);
+    slot->key = key;
+    return 0;
+}
+
+static void Scanner_dealloc(Scanner *self) {
+    table_free(&self->words);
+    table_free(&self->prefixes);
+    PyMem_Free(self->prefix_length);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *as_str_list(PyObject *iterable, const char *what) {
+    PyObject *list = PySequence_List(iterable);
+    if (list == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "%s must be strings", what);
+            Py_DECREF(list);
+            return NULL;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(item) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+#endif
+    }
+    return list;
+}
+
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"words", "prefixes", NULL};
+    PyObject *words_arg, *prefixes_arg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", keywords, &words_arg, &prefixes_arg))
+        return -1;
+    if (self->words.slots != NULL || self->prefixes.slots != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a LexiconScanner is initialised once");
+        return -1;
+    }
+    PyObject *words = as_str_list(words_arg, "words");
+    if (words == NULL) return -1;
+    PyObject *prefixes = as_str_list(prefixes_arg, "prefixes");
+    if (prefixes == NULL) {
+        Py_DECREF(words);
+        return -1;
+    }
+    int status = -1;
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(prefixes); i++) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(PyList_GET_ITEM(prefixes, i));
+        if (length > longest) longest = length;
+    }
+    if (table_alloc(&self->words, PyList_GET_SIZE(words)) < 0) goto done;
+    if (table_alloc(&self->prefixes, PyList_GET_SIZE(prefixes)) < 0) goto done;
+    self->prefix_length = PyMem_Calloc((size_t)longest + 1, 1);
+    if (self->prefix_length == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    self->longest_prefix = longest;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(words); i++) {
+        PyObject *word = PyList_GET_ITEM(words, i);
+        if (PyUnicode_GET_LENGTH(word) == 0) continue;
+        uint64_t hash;
+        if (table_add(&self->words, word, word, &hash) < 0) goto done;
+        set_bit(self->word_filter, hash);
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(prefixes); i++) {
+        PyObject *prefix = PyList_GET_ITEM(prefixes, i);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(prefix);
+        if (length == 0) continue;
+        PyObject *key = PyUnicode_FromFormat("%U*", prefix);
+        if (key == NULL) goto done;
+        uint64_t hash;
+        int added = table_add(&self->prefixes, prefix, key, &hash);
+        Py_DECREF(key);
+        if (added < 0) goto done;
+        self->prefix_length[length] = 1;
+        if (length >= HEAD_LENGTH) {
+            /* The head filter: the hash of the first HEAD_LENGTH characters. */
+            uint64_t hash = FNV_OFFSET;
+            for (Py_ssize_t k = 0; k < HEAD_LENGTH; k++)
+                hash = fnv_step(hash, PyUnicode_READ_CHAR(prefix, k));
+            set_bit(self->heads, hash);
+        }
+    }
+    status = 0;
+done:
+    Py_DECREF(words);
+    Py_DECREF(prefixes);
+    return status;
+}
+
+static inline int add_once(const Scanner *self, Slot *slot, PyObject *found) {
+    if (slot == NULL || slot->seen == self->scans) return 0;
+    slot->seen = self->scans;
+    return PySet_Add(found, slot->key);
+}
+
+/* One loop per string kind, so that each character is a plain array load. A term is
+ * probed whole in the word table; its first n characters in the prefix table for each n
+ * some prefix has, unless the head filter shows that no prefix starts like the term. */
+#define DEFINE_SCAN(NAME, CHAR, FIND)                                                         \
+    static int NAME(const Scanner *self, const CHAR *chars, Py_ssize_t end, PyObject *found) { \
+        const unsigned char *prefix_length = self->prefix_length;                            \
+        const Py_ssize_t longest_prefix = self->longest_prefix;                              \
+        Py_ssize_t i = 0;                                                                     \
+        while (i < end) {                                                                     \
+            if (chars[i] == ' ') {                                                            \
+                i++;                                                                          \
+                continue;                                                                     \
+            }                                                                                 \
+            Py_ssize_t start = i;                                                             \
+            uint64_t hash = FNV_OFFSET;                                                       \
+            int prefixes_possible = longest_prefix > 0;                                       \
+            for (; i < end && chars[i] != ' '; i++) {                                         \
+                hash = fnv_step(hash, chars[i]);                                              \
+                if (!prefixes_possible) continue;                                             \
+                Py_ssize_t length = i - start + 1;                                            \
+                if (length > longest_prefix ||                                                \
+                    (length == HEAD_LENGTH && !bit_is_set(self->heads, hash))) {                   \
+                    prefixes_possible = 0;                                                    \
+                    continue;                                                                 \
+                }                                                                             \
+                if (prefix_length[length]) {                                                  \
+                    Slot *slot = FIND(&self->prefixes, hash, chars, start, length);           \
+                    if (add_once(self, slot, found) < 0) return -1;                           \
+                }                                                                             \
+            }                                                                                 \
+            if (bit_is_set(self->word_filter, hash)) {                                        \
+                Slot *slot = FIND(&self->words, hash, chars, start, i - start);               \
+                if (add_once(self, slot, found) < 0) return -1;                               \
+            }                                                                                 \
+        }                                                                                     \
+        return 0;                                                                             \
+    }
+
+DEFINE_SCAN(scan_ucs1, Py_UCS1, find_ucs1)
+DEFINE_SCAN(scan_ucs2, Py_UCS2, find_ucs2)
+DEFINE_SCAN(scan_ucs4, Py_UCS4, find_ucs4)
+
+static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes a str");
+        return NULL;
+    }
+    if (self->words.slots == NULL || self->prefixes.slots == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the LexiconScanner was not initialised");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) return NULL;
+#endif
+    /* PySet_Add may fill a frozenset that no other code has seen yet. */
+    PyObject *found = PyFrozenSet_New(NULL);
+    if (found == NULL) return NULL;
+    self->scans++; /* never 0, the value of a slot no scan has added yet */
+    Py_ssize_t end = PyUnicode_GET_LENGTH(text);
+    int status;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        status = scan_ucs1(self, PyUnicode_1BYTE_DATA(text), end, found);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        status = scan_ucs2(self, PyUnicode_2BYTE_DATA(text), end, found);
+        break;
+    default:
+        status = scan_ucs4(self, PyUnicode_4BYTE_DATA(text), end, found);
+        break;
+    }
+    if (status < 0) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    return found;
+}
+
+/* squeeze_spaces(text): runs of U+0020 made one space, with one at each end. */
+#define DEFINE_SQUEEZE(NAME, CHAR)                                                            \
+    static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, CHAR *out) {                    \
+        Py_ssize_t n = 0;                                                                     \
+        out[n++] = ' ';                                                                       \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            if (in[i] != ' ' || out[n - 1] != ' ') out[n++] = in[i];                          \
+        }                                                                                     \
+        if (out[n - 1] != ' ') out[n++] = ' ';                                                \
+        return n;                                                                             \
+    }
+
+DEFINE_SQUEEZE(squeeze_ucs1, Py_UCS1)
+DEFINE_SQUEEZE(squeeze_ucs2, Py_UCS2)
+DEFINE_SQUEEZE(squeeze_ucs4, Py_UCS4)
+
+static PyObject *squeeze_spaces(PyObject *module, PyObject *text) {
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "squeeze_spaces() takes a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) return NULL;
+#endif
+    int kind = PyUnicode_KIND(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    void *buffer = PyMem_Malloc((size_t)(length + 2) * (size_t)kind);
+    if (buffer == NULL) return PyErr_NoMemory();
+    Py_ssize_t n;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND:
+        n = squeeze_ucs1(PyUnicode_1BYTE_DATA(text), length, buffer);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        n = squeeze_ucs2(PyUnicode_2BYTE_DATA(text), length, buffer);
+        break;
+    default:
+        n = squeeze_ucs4(PyUnicode_4BYTE_DATA(text), length, buffer);
+        break;
+    }
+    /* FromKindAndData finds the narrowest kind, as every str must have. */
+    PyObject *result = PyUnicode_FromKindAndData(kind, buffer, n);
+    PyMem_Free(buffer);
+    return result;
+}
+
+/* ascii_joined_terms(text): an ASCII text's terms (runs of letters and digits, letters
+ * lower-cased) between single spaces, with one space at each end: what
+ * squeeze_spaces(spaced_terms(text)) gives, in one pass. */
+static PyObject *ascii_joined_terms(PyObject *module, PyObject *text) {
+    (void)module;
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "ascii_joined_terms() takes an ASCII str");
+        return NULL;
+    }
+    const Py_UCS1 *in = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_UCS1 *out = PyMem_Malloc((size_t)length + 2);
+    if (out == NULL) return PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    out[n++] = ' ';
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS1 ch = in[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            out[n++] = (Py_UCS1)(ch + ('a' - 'A'));
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
+            out[n++] = ch;
+        } else if (out[n - 1] != ' ') {
+            out[n++] = ' ';
+        }
+    }
+    if (out[n - 1] != ' ') out[n++] = ' ';
+    PyObject *result = PyUnicode_New(n, 127);
+    if (result != NULL) memcpy(PyUnicode_1BYTE_DATA(result), out, (size_t)n);
+    PyMem_Free(out);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"squeeze_spaces", (PyCFunction)squeeze_spaces, METH_O,
+     "squeeze_spaces(text) -> str: runs of spaces made one, and one space at each end."},
+    {"ascii_joined_terms", (PyCFunction)ascii_joined_terms, METH_O,
+     "ascii_joined_terms(text) -> str: an ASCII text's folded terms between single spaces."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_O,
+     "scan(spaced) -> frozenset: the words, and the prefixes (with a trailing '*'), that occur "
+     "as terms or term starts of a spaced text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ingest.topics._textscan.LexiconScanner",
+    .tp_doc = "LexiconScanner(words, prefixes): finds these words and prefixes in spaced texts.",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "ingest.topics._textscan",
+    .m_doc = "C scan of spaced texts for a fixed lexicon (see ingest.topics.lexicon).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__textscan(void) {
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(m, "LexiconScanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

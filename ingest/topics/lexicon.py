@@ -1,0 +1,154 @@
+"""The words and prefixes a set of queries asks about, found in a text in one pass.
+
+The topic index needs, per article, only which of its queries' words and prefixes occur
+(a few hundred out of thousands of distinct words the article holds). Splitting the
+article into a Python string per token and hashing each into a set costs more than all
+the matching after it, so :class:`Lexicon` scans the tokenised text (the single-spaced
+form, :func:`ingest.topics.tokens.joined_terms`) for the lexicon alone:
+
+- natively, with the C scanner in ``_textscan.c`` (built by ``pip install`` when a
+  C compiler is there): one pass over the characters, no object per token;
+- otherwise in Python: the same answer from ``str.split`` and set operations, with the
+  prefix tests of each distinct word remembered across texts (news vocabulary repeats).
+
+Both return the same keys (a property test checks it): each lexicon word that is a term
+of the text, and ``prefix + "*"`` for each lexicon prefix that starts a term.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from ingest.topics._textscan import LexiconScanner
+
+from ingest.topics.query import MIN_PREFIX_LETTERS, And, Near, Node, Not, Or, Phrase, Prefix, Term
+
+_NativeScanner: type[LexiconScanner] | None
+try:  # the C scanner (ingest/topics/_textscan.c), when pip could compile it
+    from ingest.topics._textscan import LexiconScanner
+
+    _NativeScanner = LexiconScanner
+except ImportError:
+    _NativeScanner = None
+
+NATIVE_AVAILABLE: Final = _NativeScanner is not None
+
+
+class _Scanner(Protocol):
+    def scan(self, spaced: str, /) -> frozenset[str]: ...
+
+
+def query_lexicon(node: Node) -> tuple[set[str], set[str]]:
+    """(words, prefixes) that evaluating ``node`` can ask about, in any field."""
+    words: set[str] = set()
+    prefixes: set[str] = set()
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Term):
+            words.add(current.term)
+        elif isinstance(current, Prefix):
+            prefixes.add(current.prefix)
+        elif isinstance(current, Phrase):
+            if current.last_is_prefix:
+                words.update(current.terms[:-1])
+                prefixes.add(current.terms[-1])
+            else:
+                words.update(current.terms)
+        elif isinstance(current, And | Or):
+            pending.extend(current.children)
+        elif isinstance(current, Not):
+            pending.append(current.child)
+        elif isinstance(current, Near):
+            pending += [current.left, current.right]
+    return words, prefixes
+
+
+class PythonScanner:
+    """The pure-Python scan: the same keys as the C scanner, from ``str.split``."""
+
+    LIMIT = 500_000  # distinct words whose prefix keys are remembered; then afresh
+
+    def __init__(self, words: Iterable[str], prefixes: Iterable[str]) -> None:
+        self._words = frozenset(words)
+        by_head: dict[str, list[str]] = defaultdict(list)
+        short: list[str] = []
+        for prefix in sorted(set(prefixes)):
+            if len(prefix) >= MIN_PREFIX_LETTERS:
+                by_head[prefix[:MIN_PREFIX_LETTERS]].append(prefix)
+            else:
+                short.append(prefix)
+        self._by_head = dict(by_head)
+        self._short = tuple(short)
+        self._has_prefixes = bool(by_head or short)
+        self._prefix_keys: dict[str, tuple[str, ...]] = {}
+        self._no_prefix: set[str] = set()
+
+    def _keys_of(self, term: str) -> tuple[str, ...]:
+        heads = self._by_head.get(term[:MIN_PREFIX_LETTERS], ())
+        return tuple(p + "*" for p in (*self._short, *heads) if term.startswith(p))
+
+    def scan(self, spaced: str) -> frozenset[str]:
+        # split(" ") like the C scanner: only U+0020 separates (runs give "" terms).
+        terms = set(spaced.split(" "))
+        found = terms.intersection(self._words)
+        if not self._has_prefixes:
+            return frozenset(found)
+        if len(self._no_prefix) + len(self._prefix_keys) >= self.LIMIT:
+            # New objects, not clear(): a caller in another thread keeps a sound view.
+            self._no_prefix, self._prefix_keys = set(), {}
+        known, no_prefix = self._prefix_keys, self._no_prefix
+        for term in terms.difference(no_prefix):
+            keys = known.get(term)
+            if keys is None:
+                keys = self._keys_of(term)
+                if keys:
+                    known[term] = keys
+                else:
+                    no_prefix.add(term)
+            found.update(keys)
+        return frozenset(found)
+
+
+class Lexicon:
+    """A fixed set of words and prefixes; :meth:`scan` tells which occur in a text."""
+
+    __slots__ = ("_scanner", "native", "prefixes", "words")
+
+    def __init__(
+        self, words: Iterable[str], prefixes: Iterable[str], *, native: bool = True
+    ) -> None:
+        # Empty strings would be "in" every text as prefixes: never part of a lexicon.
+        self.words = frozenset(word for word in words if word)
+        self.prefixes = frozenset(prefix for prefix in prefixes if prefix)
+        self.native = native and _NativeScanner is not None
+        scanner: _Scanner
+        if self.native and _NativeScanner is not None:
+            scanner = _NativeScanner(sorted(self.words), sorted(self.prefixes))
+        else:
+            scanner = PythonScanner(self.words, self.prefixes)
+        self._scanner = scanner
+
+    @classmethod
+    def of_queries(cls, nodes: Iterable[Node], *, native: bool = True) -> Lexicon:
+        """Every word and prefix that evaluating any of ``nodes`` can ask about."""
+        words: set[str] = set()
+        prefixes: set[str] = set()
+        for node in nodes:
+            node_words, node_prefixes = query_lexicon(node)
+            words |= node_words
+            prefixes |= node_prefixes
+        return cls(words, prefixes, native=native)
+
+    def covers(self, node: Node) -> bool:
+        """Whether every word and prefix of ``node`` is in this lexicon."""
+        words, prefixes = query_lexicon(node)
+        return words <= self.words and prefixes <= self.prefixes
+
+    def scan(self, spaced: str) -> frozenset[str]:
+        """The lexicon's words that are terms of ``spaced`` (terms separated by U+0020),
+        and ``prefix*`` for each prefix that starts one of its terms."""
+        return self._scanner.scan(spaced)

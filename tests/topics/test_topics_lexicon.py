@@ -1,0 +1,92 @@
+"""The C helpers (``_textscan.c``) and their pure-Python twins give the same results."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.topics.lexicon import NATIVE_AVAILABLE, Lexicon, query_lexicon
+from ingest.topics.query import parse_query
+from ingest.topics.tokens import joined_terms, python_squeeze_spaces, regex_terms
+
+
+def test_the_c_helpers_are_built() -> None:
+    """CI builds with a C compiler: the fast path must be there, not silently skipped."""
+    if not NATIVE_AVAILABLE:
+        if os.environ.get("CI"):
+            pytest.fail("ingest.topics._textscan was not compiled (is gcc installed?)")
+        pytest.skip("the C helpers were not compiled here: the Python twins are in use")
+
+
+needs_native = pytest.mark.skipif(
+    not NATIVE_AVAILABLE and not os.environ.get("CI"), reason="C helpers not compiled"
+)
+
+# Letters with and without accents, other scripts, digits, separators and marks.
+texts = st.text(
+    alphabet=st.sampled_from(list("abcAZ09 ,.-'\n\té É ç ß İ Σ 北京 😀 \u0301 \u2019 \u00a0")),
+    max_size=60,
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(texts)
+def test_joined_terms_are_the_reference_terms_between_single_spaces(text: str) -> None:
+    terms = regex_terms(text)
+    expected = f" {' '.join(terms)} " if terms else " "
+    assert joined_terms(text, native=False) == expected
+    assert joined_terms(text) == expected
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from(list(" ab é北\t")), max_size=30))
+def test_squeeze_spaces_matches_its_python_twin(text: str) -> None:
+    from ingest.topics.tokens import _native_squeeze
+
+    if _native_squeeze is None:
+        pytest.skip("C helpers not compiled")
+    assert _native_squeeze(text) == python_squeeze_spaces(text)
+
+
+words = st.text(alphabet=st.sampled_from(list("abcé北😀")), min_size=1, max_size=5)
+
+
+@needs_native
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    st.lists(words, max_size=8),
+    st.lists(words, max_size=5),
+    st.lists(st.one_of(words, st.just(" "), st.just("  ")), max_size=25),
+)
+def test_c_and_python_scanners_find_the_same_keys(
+    lexicon_words: list[str], prefixes: list[str], pieces: list[str]
+) -> None:
+    spaced = " " + " ".join(pieces) + " "
+    native = Lexicon(lexicon_words, prefixes)
+    python = Lexicon(lexicon_words, prefixes, native=False)
+    assert native.native and not python.native
+    terms = set(spaced.split(" "))
+    expected = {w for w in lexicon_words if w in terms} | {
+        p + "*" for p in prefixes if any(t.startswith(p) for t in terms if t)
+    }
+    assert python.scan(spaced) == expected
+    assert native.scan(spaced) == expected
+
+
+def test_a_lexicon_holds_every_word_and_prefix_a_query_can_ask_about() -> None:
+    node = parse_query('(azure OR "project nimbus" OR "google clo*") NEAR/3 contract* NOT x')
+    words, prefixes = query_lexicon(node)
+    assert words == {"azure", "project", "nimbus", "google", "x"}
+    assert prefixes == {"clo", "contract"}
+    lexicon = Lexicon.of_queries([node])
+    assert lexicon.covers(node)
+    assert not lexicon.covers(parse_query("aws"))
+
+
+def test_scanning_long_hostile_terms_stays_linear() -> None:
+    lexicon = Lexicon(["a" * 50], ["a" * 3, "a" * 40])
+    spaced = " " + "a" * 200_000 + " " + "a" * 50 + " "
+    assert lexicon.scan(spaced) == {"a" * 50, "aaa*", "a" * 40 + "*"}
