@@ -1,6 +1,6 @@
 /*
  * Native helpers of ingest.topics: the topic index's word scan (LexiconScanner), and
- * the single-spaced form of a tokenised text (squeeze_spaces, ascii_joined_terms).
+ * the single-spaced form of a tokenised text (squeeze_spaces, joined_terms).
  * Each has a pure-Python twin used when this module was not compiled; tests/topics
  * check that both give the same results.
  *
@@ -358,34 +358,89 @@ static PyObject *squeeze_spaces(PyObject *module, PyObject *text) {
     return result;
 }
 
-/* ascii_joined_terms(text): an ASCII text's terms (runs of letters and digits, letters
- * lower-cased) between single spaces, with one space at each end: what
- * squeeze_spaces(spaced_terms(text)) gives, in one pass. */
-static PyObject *ascii_joined_terms(PyObject *module, PyObject *text) {
-    (void)module;
-    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
-        PyErr_SetString(PyExc_ValueError, "ascii_joined_terms() takes an ASCII str");
-        return NULL;
+/* joined_terms(text, separators): the terms of a text whose only non-ASCII characters
+ * are in `separators` (a str sorted by code point): runs of ASCII letters and digits,
+ * letters lower-cased, between single spaces, with one space at each end -- what
+ * squeeze_spaces(spaced_terms(text)) gives, in one pass. None when another non-ASCII
+ * character occurs (the caller then takes the general path). */
+#define DEFINE_JOIN(NAME, CHAR)                                                               \
+    static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, const Py_UCS4 *seps,            \
+                           Py_ssize_t n_seps, Py_UCS1 *out) {                                 \
+        Py_ssize_t n = 0;                                                                     \
+        out[n++] = ' ';                                                                       \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            Py_UCS4 ch = in[i];                                                               \
+            if (ch >= 'A' && ch <= 'Z') {                                                     \
+                out[n++] = (Py_UCS1)(ch + ('a' - 'A'));                                       \
+                continue;                                                                     \
+            }                                                                                 \
+            if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {                       \
+                out[n++] = (Py_UCS1)ch;                                                       \
+                continue;                                                                     \
+            }                                                                                 \
+            if (ch >= 128) {                                                                  \
+                Py_ssize_t low = 0, high = n_seps;                                            \
+                while (low < high) {                                                          \
+                    Py_ssize_t mid = (low + high) / 2;                                        \
+                    if (seps[mid] < ch) low = mid + 1;                                        \
+                    else high = mid;                                                          \
+                }                                                                             \
+                if (low == n_seps || seps[low] != ch) return -1;                              \
+            }                                                                                 \
+            if (out[n - 1] != ' ') out[n++] = ' ';                                            \
+        }                                                                                     \
+        if (out[n - 1] != ' ') out[n++] = ' ';                                                \
+        return n;                                                                             \
     }
-    const Py_UCS1 *in = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    Py_UCS1 *out = PyMem_Malloc((size_t)length + 2);
-    if (out == NULL) return PyErr_NoMemory();
-    Py_ssize_t n = 0;
-    out[n++] = ' ';
-    for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS1 ch = in[i];
-        if (ch >= 'A' && ch <= 'Z') {
-            out[n++] = (Py_UCS1)(ch + ('a' - 'A'));
-        } else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
-            out[n++] = ch;
-        } else if (out[n - 1] != ' ') {
-            out[n++] = ' ';
+
+DEFINE_JOIN(join_ucs1, Py_UCS1)
+DEFINE_JOIN(join_ucs2, Py_UCS2)
+DEFINE_JOIN(join_ucs4, Py_UCS4)
+
+static PyObject *joined_terms(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *text, *separators;
+    if (!PyArg_ParseTuple(args, "UU:joined_terms", &text, &separators)) return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0 || PyUnicode_READY(separators) < 0) return NULL;
+#endif
+    Py_UCS4 *seps = PyUnicode_AsUCS4Copy(separators);
+    if (seps == NULL) return NULL;
+    Py_ssize_t n_seps = PyUnicode_GET_LENGTH(separators);
+    for (Py_ssize_t i = 1; i < n_seps; i++) {
+        if (seps[i - 1] >= seps[i]) {
+            PyMem_Free(seps);
+            PyErr_SetString(PyExc_ValueError, "separators must be sorted and distinct");
+            return NULL;
         }
     }
-    if (out[n - 1] != ' ') out[n++] = ' ';
-    PyObject *result = PyUnicode_New(n, 127);
-    if (result != NULL) memcpy(PyUnicode_1BYTE_DATA(result), out, (size_t)n);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_UCS1 *out = PyMem_Malloc((size_t)length + 2);
+    if (out == NULL) {
+        PyMem_Free(seps);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t n;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        n = join_ucs1(PyUnicode_1BYTE_DATA(text), length, seps, n_seps, out);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        n = join_ucs2(PyUnicode_2BYTE_DATA(text), length, seps, n_seps, out);
+        break;
+    default:
+        n = join_ucs4(PyUnicode_4BYTE_DATA(text), length, seps, n_seps, out);
+        break;
+    }
+    PyMem_Free(seps);
+    PyObject *result;
+    if (n < 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        result = PyUnicode_New(n, 127); /* only ASCII letters, digits and spaces */
+        if (result != NULL) memcpy(PyUnicode_1BYTE_DATA(result), out, (size_t)n);
+    }
     PyMem_Free(out);
     return result;
 }
@@ -393,8 +448,9 @@ static PyObject *ascii_joined_terms(PyObject *module, PyObject *text) {
 static PyMethodDef module_methods[] = {
     {"squeeze_spaces", (PyCFunction)squeeze_spaces, METH_O,
      "squeeze_spaces(text) -> str: runs of spaces made one, and one space at each end."},
-    {"ascii_joined_terms", (PyCFunction)ascii_joined_terms, METH_O,
-     "ascii_joined_terms(text) -> str: an ASCII text's folded terms between single spaces."},
+    {"joined_terms", (PyCFunction)joined_terms, METH_VARARGS,
+     "joined_terms(text, separators) -> str | None: the folded terms of a text whose only "
+     "non-ASCII characters are separators, between single spaces; None otherwise."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -215,13 +215,28 @@ def python_squeeze_spaces(text: str) -> str:
 
 
 _native_squeeze: Callable[[str], str] | None
-_native_ascii_joined: Callable[[str], str] | None
+_native_joined: Callable[[str, str], str | None] | None
 try:  # the C twins (ingest/topics/_textscan.c), when pip could compile them
-    from ingest.topics._textscan import ascii_joined_terms, squeeze_spaces
+    from ingest.topics._textscan import joined_terms as _c_joined_terms
+    from ingest.topics._textscan import squeeze_spaces
 
-    _native_squeeze, _native_ascii_joined = squeeze_spaces, ascii_joined_terms
+    _native_squeeze, _native_joined = squeeze_spaces, _c_joined_terms
 except ImportError:
-    _native_squeeze = _native_ascii_joined = None
+    _native_squeeze = _native_joined = None
+
+# The non-ASCII separators met so far, sorted, as the C path takes them (rebuilt when
+# _separators grows, which stops once a corpus's punctuation has been seen).
+_sorted_separators = ("", 0)
+
+
+def _separator_string() -> str:
+    global _sorted_separators
+    text, count = _sorted_separators
+    if count != len(_separators):
+        snapshot = list(_separators)  # another thread may add while this one sorts
+        text, count = "".join(sorted(snapshot)), len(snapshot)
+        _sorted_separators = (text, count)
+    return text
 
 
 def joined_terms(text: str, *, native: bool = True) -> str:
@@ -231,11 +246,12 @@ def joined_terms(text: str, *, native: bool = True) -> str:
     count of spaces and a phrase is a substring. ``native=False`` takes the Python
     path even when the C helpers are there (the same result; tests compare them).
     """
-    if native and _native_ascii_joined is not None:
-        if text.isascii():
-            return _native_ascii_joined(text)
-        if _native_squeeze is not None:
-            return _native_squeeze(spaced_terms(text))
+    if native and _native_joined is not None and _native_squeeze is not None:
+        # ASCII, or ASCII with known separators (curly quotes, dashes): one C pass.
+        joined = _native_joined(text, _separator_string())
+        if joined is not None:
+            return joined
+        return _native_squeeze(spaced_terms(text))
     return python_squeeze_spaces(spaced_terms(text))
 
 
