@@ -24,9 +24,10 @@ import math
 import sys
 from array import array
 from base64 import b64decode, b64encode
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ingest.dedupe import features as feat
 from ingest.dedupe import minhash
@@ -327,11 +328,16 @@ class ClusterState(Protocol):
         """Store the decision, the signature and (for originals) the LSH buckets."""
 
 
-def latest_per_term(stories: list[tuple[int, datetime, datetime]], until: datetime) -> list[int]:
-    """Of (story id, last_seen, first_seen) sharing one term, the ids that are
-    candidates: the :data:`CANDIDATES_PER_TERM` latest, then first_seen <= until."""
+_Seen = TypeVar("_Seen", datetime, int)
+
+
+def latest_per_term(stories: Iterable[tuple[int, _Seen, bool]]) -> list[int]:
+    """Of (story id, last_seen, started in time) sharing one term, the ids that are
+    candidates: the :data:`CANDIDATES_PER_TERM` latest by (last_seen, id), then those
+    that started in time (first_seen <= the article's time). last_seen may be a time or
+    any number ordered like it (the SQL state uses microseconds)."""
     latest = sorted(stories, key=lambda s: (s[1], s[0]), reverse=True)[:CANDIDATES_PER_TERM]
-    return [sid for sid, _, first_seen in latest if first_seen <= until]
+    return [sid for sid, _, in_time in latest if in_time]
 
 
 def _top(vector: dict[int, float], n: int) -> dict[int, float]:

@@ -83,8 +83,8 @@ class InMemoryClusterState:
                 for sid in days.get(day, ()):
                     story = self.stories[sid]
                     if story.last_seen >= since:
-                        sharing.append((sid, story.last_seen, story.first_seen))
-            for sid in latest_per_term(sharing, until):
+                        sharing.append((sid, story.last_seen, story.first_seen <= until))
+            for sid in latest_per_term(sharing):
                 hits.setdefault(sid, []).append(term)
         return hits
 

@@ -33,6 +33,7 @@ from ingest.dedupe.clusterer import (
     Decision,
     Doc,
     StoryProfile,
+    latest_per_term,
 )
 from ingest.dedupe.features import DOC_COUNT_TERM
 from ingest.store.models import (
@@ -360,8 +361,8 @@ class SqlClusterState:
         for story_id, (profile, index) in changed.items():
             if profile.last_seen >= since:
                 entry = (
-                    _micros(naive_utc(profile.last_seen)),
                     story_id,
+                    _micros(naive_utc(profile.last_seen)),
                     naive_utc(profile.first_seen) <= until_utc,
                 )
                 for term in index.intersection(terms):
@@ -371,10 +372,8 @@ class SqlClusterState:
             ids, seen, fits = stored.get(term, ((), (), ()))
             extra = contenders.get(term)
             if extra:
-                # The same cut as latest_per_term: latest (last_seen, id) first.
-                merged = sorted([*zip(seen, ids, fits, strict=True), *extra], reverse=True)
-                chosen = [sid for _, sid, fit in merged[:CANDIDATES_PER_TERM] if fit]
-            else:
+                chosen = latest_per_term([*zip(ids, seen, fits, strict=True), *extra])
+            else:  # stored rows come cut and ordered already
                 chosen = [sid for sid, fit in zip(ids, fits, strict=True) if fit]
             for story_id in chosen:
                 hits.setdefault(story_id, []).append(term)
