@@ -340,7 +340,7 @@ def load_history(
                 for term in story["terms"]:
                     if rng.random() < 0.4:
                         term = rare + rng.getrandbits(40)
-                    sterms.append((term, sid, 0.0, last_seen))
+                    sterms.append((term, sid, 0.0, last_seen, story["first_seen"] + shift))
                 first = first_art_of_story[psid] - base_a - 1
                 for topic_id, hits, snippet in world.matches[first]:
                     stop.append((sid, topic_id, first + base_a + 1, hits, snippet, last_seen))
@@ -423,7 +423,12 @@ def load_history(
             if (row[0], row[1]) not in seen:
                 seen.add((row[0], row[1]))
                 unique_terms.append(row)
-        copy_rows(cur, "story_terms", ("term", "story_id", "weight", "last_seen"), unique_terms)
+        copy_rows(
+            cur,
+            "story_terms",
+            ("term", "story_id", "weight", "last_seen", "first_seen"),
+            unique_terms,
+        )
         copy_rows(cur, "lsh_bands", ("band", "bucket", "article_id"), lsh)
         copy_rows(
             cur, "article_topics", ("article_id", "topic_id", "hits", "snippet", "matched_at"), atop

@@ -25,7 +25,7 @@ import sys
 from array import array
 from base64 import b64decode, b64encode
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -124,13 +124,16 @@ class Member:
     article_id: int
     title: str
     vector: dict[int, float]
+    # The norm as stored with the profile (the same float, computed when it was written):
+    # reading a candidate story then skips a sum over every member's weights.
+    stored_norm: InitVar[float | None] = None
     norm: float = field(init=False, repr=False, compare=False)
     _title_vector: dict[int, float] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
-    def __post_init__(self) -> None:
-        self.norm = feat.norm(self.vector)
+    def __post_init__(self, stored_norm: float | None) -> None:
+        self.norm = feat.norm(self.vector) if stored_norm is None else stored_norm
 
     def title_vector(self) -> dict[int, float]:
         """The member's weights of its headline terms (computed on first use)."""
@@ -178,14 +181,16 @@ class StoryProfile:
         whenever it is a candidate and rewritten whenever an article joins it; parsing
         ~1,700 long integers and floats from JSON text was most of reading it (format 2's
         flat lists), a packed array is copied in one C call, and the text is half as
-        long. The values come back bit for bit. Formats 1 and 2 are still read.
+        long. The values come back bit for bit. Each member also keeps its norm (``q``),
+        so reading it back needs no pass over the weights. Formats 1 and 2 are still read.
         """
         try:
             return {
                 "v": 3,
                 "c": _pack(self.centroid),
                 "m": [
-                    {"a": m.article_id, "t": m.title, "p": _pack(m.vector)} for m in self.members
+                    {"a": m.article_id, "t": m.title, "p": _pack(m.vector), "q": m.norm}
+                    for m in self.members
                 ],
                 "n": self.folded,
                 "s": self.sources,
@@ -221,7 +226,10 @@ class StoryProfile:
     ) -> StoryProfile:
         if data.get("v") == 3:
             centroid = _unpack(data["c"])
-            members = [Member(int(m["a"]), str(m["t"]), _unpack(m["p"])) for m in data.get("m", [])]
+            members = [
+                Member(int(m["a"]), str(m["t"]), _unpack(m["p"]), _stored_float(m.get("q")))
+                for m in data.get("m", [])
+            ]
         elif data.get("v") == 2:
             terms, weights = data.get("c") or ([], [])
             centroid = dict(zip(map(int, terms), map(float, weights), strict=True))
@@ -251,6 +259,10 @@ class StoryProfile:
             headline=headline,
             headline_article_id=headline_article_id,
         )
+
+
+def _stored_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _pack(vector: dict[int, float]) -> list[str]:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Table,
@@ -73,18 +73,18 @@ _PG_STORY_CANDIDATES = text(
     "SELECT q.term, c.ids, c.seen, c.fits FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
     f" CROSS JOIN LATERAL (SELECT array_agg(x.story_id {_ORDER}) AS ids,"
     f" array_agg(CAST(extract(epoch FROM x.last_seen) * 1000000 AS BIGINT) {_ORDER}) AS seen,"
-    f" array_agg(s.first_seen <= :until {_ORDER}) AS fits"
-    " FROM (SELECT t.story_id, t.last_seen FROM story_terms t"
+    f" array_agg(x.first_seen <= :until {_ORDER}) AS fits"
+    " FROM (SELECT t.story_id, t.last_seen, t.first_seen FROM story_terms t"
     " WHERE t.term = q.term AND t.last_seen >= :since"
     " AND t.story_id <> ALL(CAST(:changed AS BIGINT[]))"
-    " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS x"
-    " JOIN stories s ON s.id = x.story_id) AS c WHERE c.ids IS NOT NULL"
+    " ORDER BY t.last_seen DESC, t.story_id DESC LIMIT :per_term) AS x) AS c"
+    " WHERE c.ids IS NOT NULL"
 )
 _SQLITE_STORY_CANDIDATES = text(
     "SELECT term, story_id, last_seen, first_seen FROM ("
-    " SELECT t.term, t.story_id, t.last_seen, s.first_seen, row_number() OVER ("
+    " SELECT t.term, t.story_id, t.last_seen, t.first_seen, row_number() OVER ("
     " PARTITION BY t.term ORDER BY t.last_seen DESC, t.story_id DESC) AS turn"
-    " FROM story_terms t JOIN stories s ON s.id = t.story_id"
+    " FROM story_terms t"
     " WHERE t.term IN :terms AND t.last_seen >= :since AND t.story_id NOT IN :changed)"
     " WHERE turn <= :per_term"
 ).bindparams(bindparam("terms", expanding=True), bindparam("changed", expanding=True))
@@ -95,9 +95,10 @@ _PG_ADD_DF = text(
 )
 _PG_UNINDEX = text("DELETE FROM story_terms WHERE story_id = ANY(CAST(:ids AS BIGINT[]))")
 _PG_INDEX = text(
-    "INSERT INTO story_terms (term, story_id, weight, last_seen)"
-    " SELECT t, s, 0.0, l FROM unnest(CAST(:terms AS BIGINT[]), CAST(:stories AS BIGINT[]),"
-    " CAST(:seen AS TIMESTAMP[])) AS q(t, s, l)"
+    "INSERT INTO story_terms (term, story_id, weight, last_seen, first_seen)"
+    " SELECT t, s, 0.0, l, f FROM unnest(CAST(:terms AS BIGINT[]),"
+    " CAST(:stories AS BIGINT[]), CAST(:seen AS TIMESTAMP[]), CAST(:first AS TIMESTAMP[]))"
+    " AS q(t, s, l, f)"
 )
 _PG_DECIDE = text(
     "UPDATE articles a SET story_id = q.story_id, duplicate_of = q.duplicate_of,"
@@ -154,6 +155,22 @@ def _cached_profile(key: tuple[str, int], version: _ProfileVersion) -> StoryProf
         return None
     _PROFILE_CACHE.move_to_end(key)
     return found[1]
+
+
+class _StoryRow(NamedTuple):
+    """A story's columns as :meth:`SqlClusterState.load_stories` reads them."""
+
+    id: int
+    first_seen: datetime
+    last_seen: datetime
+    article_count: int
+    headline: str | None
+    headline_article_id: int | None
+    updated_at: datetime
+
+    @property
+    def version(self) -> _ProfileVersion:
+        return _version(self.article_count, self.updated_at)
 
 
 def _role(decision: Decision) -> str:
@@ -418,47 +435,58 @@ class SqlClusterState:
         missing = [sid for sid in story_ids if sid not in found]
         if not missing:
             return found
-        # Columns, not ORM objects: no identity map or change tracking to pay for. The
-        # profile itself is read only for stories this process has no current copy of.
-        rows = self.session.execute(
-            select(
-                Story.id,
-                Story.first_seen,
-                Story.last_seen,
-                Story.article_count,
-                Story.headline,
-                Story.headline_article_id,
-                Story.updated_at,
-            ).where(Story.id.in_(missing))
-        ).all()
+        # Columns, not ORM objects: no identity map or change tracking to pay for. A story
+        # this process has never decoded comes with its profile in the same statement;
+        # one it has a copy of comes without, and its profile is read only if the copy
+        # is out of date.
+        columns = (
+            Story.id,
+            Story.first_seen,
+            Story.last_seen,
+            Story.article_count,
+            Story.headline,
+            Story.headline_article_id,
+            Story.updated_at,
+        )
+        known = [sid for sid in missing if (self._database, sid) in _PROFILE_CACHE]
+        unknown = [sid for sid in missing if (self._database, sid) not in _PROFILE_CACHE]
         loaded: dict[int, StoryProfile] = {}
         stale = {}
-        for row in rows:
-            version = _version(row.article_count, row.updated_at)
-            cached = _cached_profile((self._database, row.id), version)
-            if cached is None:
-                stale[row.id] = (row, version)
-            else:
-                loaded[row.id] = cached
+        if unknown:
+            for *fields, data in self.session.execute(
+                select(*columns, Story.profile).where(Story.id.in_(unknown))
+            ):
+                row = _StoryRow(*fields)
+                loaded[row.id] = self._decoded(row, data)
+        if known:
+            for values in self.session.execute(select(*columns).where(Story.id.in_(known))):
+                row = _StoryRow(*values)
+                cached = _cached_profile((self._database, row.id), row.version)
+                if cached is None:
+                    stale[row.id] = row
+                else:
+                    loaded[row.id] = cached
         if stale:
             profiles = self.session.execute(
                 select(Story.id, Story.profile).where(Story.id.in_(sorted(stale)))
             )
             for story_id, data in profiles:
-                row, version = stale[story_id]
-                profile = StoryProfile.from_json(
-                    story_id,
-                    data or {},
-                    first_seen=row.first_seen,
-                    last_seen=row.last_seen,
-                    article_count=row.article_count,
-                    headline=row.headline,
-                    headline_article_id=row.headline_article_id,
-                )
-                _remember_profile((self._database, story_id), version, profile)
-                loaded[story_id] = profile
+                loaded[story_id] = self._decoded(stale[story_id], data)
         self._profiles.update(loaded)
         return {**found, **loaded}
+
+    def _decoded(self, row: _StoryRow, data: dict[str, Any] | None) -> StoryProfile:
+        profile = StoryProfile.from_json(
+            row.id,
+            data or {},
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            article_count=row.article_count,
+            headline=row.headline,
+            headline_article_id=row.headline_article_id,
+        )
+        _remember_profile((self._database, row.id), row.version, profile)
+        return profile
 
     # ------------------------------------------------------------------ writes (buffered)
     def add_document(self, terms: list[int]) -> None:
@@ -574,7 +602,7 @@ class SqlClusterState:
         )
         self.session.execute(update_story, values)
         terms = [
-            (t, sid, profile.last_seen)
+            (t, sid, profile.last_seen, profile.first_seen)
             for sid in ids
             for profile, index in [self._dirty_stories[sid]]
             for t in sorted(index)
@@ -586,9 +614,10 @@ class SqlClusterState:
                 self.session.execute(
                     _PG_INDEX,
                     {
-                        "terms": pg_int_array(t for t, _, _ in part),
-                        "stories": pg_int_array(sid for _, sid, _ in part),
-                        "seen": [naive_utc(seen) for _, _, seen in part],
+                        "terms": pg_int_array(t for t, _, _, _ in part),
+                        "stories": pg_int_array(sid for _, sid, _, _ in part),
+                        "seen": [naive_utc(seen) for _, _, seen, _ in part],
+                        "first": [naive_utc(first) for _, _, _, first in part],
                     },
                 )
         else:
@@ -596,8 +625,14 @@ class SqlClusterState:
                 self.session.execute(delete(StoryTerm).where(StoryTerm.story_id.in_(chunk)))
             if terms:
                 rows = [
-                    {"term": t, "story_id": sid, "weight": 0.0, "last_seen": seen}
-                    for t, sid, seen in terms
+                    {
+                        "term": t,
+                        "story_id": sid,
+                        "weight": 0.0,
+                        "last_seen": seen,
+                        "first_seen": first,
+                    }
+                    for t, sid, seen, first in terms
                 ]
                 stmt = self._statement("story_terms", lambda: self._insert(StoryTerm))
                 self.session.execute(stmt, rows)

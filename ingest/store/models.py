@@ -308,12 +308,22 @@ class StoryTerm(Base):
     )
     weight: Mapped[float] = mapped_column(Float, default=0.0)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # The story's first_seen, copied so candidate lookup never visits ``stories``; a
+    # story's rows are rewritten whenever the story changes, so the copy stays current.
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Candidate lookup is, per term, "the latest stories with last_seen >= window start":
     # this index keeps it proportional to the active window, not to the history of the
-    # term, and holds the story id too, so the lookup reads the index only (no table rows).
+    # term, and holds the story id and first_seen too, so on PostgreSQL the lookup reads
+    # the index only (no table rows, no join).
     __table_args__ = (
-        Index("ix_story_terms_term_last_seen_story", "term", "last_seen", "story_id"),
+        Index(
+            "ix_story_terms_lookup",
+            "term",
+            "last_seen",
+            "story_id",
+            postgresql_include=["first_seen"],
+        ),
     )
 
 

@@ -445,6 +445,364 @@ static PyObject *joined_terms(PyObject *module, PyObject *args) {
     return result;
 }
 
+/* ------------------------------------------------------------------------------------
+ * TopicFilter: the topic index's per-document step (ingest.topics.presearch.Plan), the
+ * candidate topics of a document from the set of its lexicon keys.
+ *
+ * Built from (filed, keys, programs, always):
+ * - filed: dict key -> sequence of topic numbers filed under it;
+ * - keys: the distinct key strings the checks test, referred to by position;
+ * - programs: per topic, its checks as one flat sequence of ints: the number of checks,
+ *   then for each check: n, n loose key ids; n, n single key ids; n groups, each as
+ *   n, n key ids (see Plan for what loose, singles and groups mean);
+ * - always: topics checked for every document.
+ * candidates(keys) returns the sorted topic numbers filed under one of `keys` (or always
+ * checked) that pass all their checks: the same as Plan.candidates, without a Python
+ * object or bytecode per filed topic. Presence of a check key is looked up once per call.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *filed;        /* dict: key -> tuple of topic numbers (as Python ints) */
+    PyObject **keys;        /* strong references, key_count of them */
+    Py_ssize_t key_count;
+    uint64_t *key_stamp;    /* call that last looked key i up ... */
+    unsigned char *key_present; /* ... and what it found */
+    int32_t *programs;      /* all topics' programs, back to back */
+    Py_ssize_t *program_at; /* topic -> offset in programs */
+    Py_ssize_t topic_count;
+    int32_t *always;
+    Py_ssize_t always_count;
+    uint64_t *topic_stamp;  /* call that last collected topic t */
+    int32_t *found;         /* scratch: topics collected in this call */
+    uint64_t calls;
+} Filter;
+
+static void Filter_dealloc(Filter *self) {
+    Py_XDECREF(self->filed);
+    if (self->keys != NULL) {
+        for (Py_ssize_t i = 0; i < self->key_count; i++) Py_XDECREF(self->keys[i]);
+    }
+    PyMem_Free(self->keys);
+    PyMem_Free(self->key_stamp);
+    PyMem_Free(self->key_present);
+    PyMem_Free(self->programs);
+    PyMem_Free(self->program_at);
+    PyMem_Free(self->always);
+    PyMem_Free(self->topic_stamp);
+    PyMem_Free(self->found);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Reads a sequence of ints in [0, limit) into a new array; *count gets its length. */
+static int32_t *int_array(PyObject *sequence, Py_ssize_t limit, Py_ssize_t *count,
+                          const char *what) {
+    PyObject *fast = PySequence_Fast(sequence, what);
+    if (fast == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int32_t *out = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
+    if (out == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t value = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(fast, i));
+        if (value == -1 && PyErr_Occurred()) goto fail;
+        if (value < 0 || value >= limit || value > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "%s: %zd is out of range", what, value);
+            goto fail;
+        }
+        out[i] = (int32_t)value;
+    }
+    Py_DECREF(fast);
+    *count = n;
+    return out;
+fail:
+    Py_DECREF(fast);
+    PyMem_Free(out);
+    return NULL;
+}
+
+/* Checks that program[0:length] is well formed for key_count keys. */
+static int program_is_valid(const int32_t *program, Py_ssize_t length, Py_ssize_t key_count) {
+    Py_ssize_t at = 0;
+#define TAKE(n_out)                                     \
+    do {                                                \
+        if (at >= length) return 0;                     \
+        n_out = program[at++];                          \
+    } while (0)
+#define SKIP_KEYS(n)                                    \
+    do {                                                \
+        if (n > length - at) return 0;                  \
+        for (Py_ssize_t k = 0; k < n; k++)              \
+            if (program[at + k] >= key_count) return 0; \
+        at += n;                                        \
+    } while (0)
+    Py_ssize_t checks, n, groups;
+    TAKE(checks);
+    for (Py_ssize_t c = 0; c < checks; c++) {
+        TAKE(n);
+        SKIP_KEYS(n);
+        TAKE(n);
+        SKIP_KEYS(n);
+        TAKE(groups);
+        for (Py_ssize_t g = 0; g < groups; g++) {
+            TAKE(n);
+            SKIP_KEYS(n);
+        }
+    }
+#undef TAKE
+#undef SKIP_KEYS
+    return at == length;
+}
+
+static int Filter_init(Filter *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"filed", "keys", "programs", "always", NULL};
+    PyObject *filed, *keys_arg, *programs_arg, *always_arg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOO", keywords, &PyDict_Type, &filed,
+                                     &keys_arg, &programs_arg, &always_arg))
+        return -1;
+    if (self->filed != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a TopicFilter is initialised once");
+        return -1;
+    }
+    PyObject *keys = as_str_list(keys_arg, "keys");
+    if (keys == NULL) return -1;
+    PyObject *programs = PySequence_Fast(programs_arg, "programs must be a sequence");
+    if (programs == NULL) {
+        Py_DECREF(keys);
+        return -1;
+    }
+    int status = -1;
+    Py_ssize_t topics = PySequence_Fast_GET_SIZE(programs);
+    self->key_count = PyList_GET_SIZE(keys);
+    self->keys = PyMem_Calloc((size_t)self->key_count + 1, sizeof(PyObject *));
+    self->key_stamp = PyMem_Calloc((size_t)self->key_count + 1, sizeof(uint64_t));
+    self->key_present = PyMem_Calloc((size_t)self->key_count + 1, 1);
+    self->program_at = PyMem_Calloc((size_t)topics + 1, sizeof(Py_ssize_t));
+    self->topic_stamp = PyMem_Calloc((size_t)topics + 1, sizeof(uint64_t));
+    self->found = PyMem_Calloc((size_t)topics + 1, sizeof(int32_t));
+    if (!self->keys || !self->key_stamp || !self->key_present || !self->program_at ||
+        !self->topic_stamp || !self->found) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < self->key_count; i++) {
+        self->keys[i] = PyList_GET_ITEM(keys, i);
+        Py_INCREF(self->keys[i]);
+    }
+    /* Programs, back to back. */
+    Py_ssize_t total = 0;
+    int32_t **parts = PyMem_Calloc((size_t)topics + 1, sizeof(int32_t *));
+    Py_ssize_t *lengths = PyMem_Calloc((size_t)topics + 1, sizeof(Py_ssize_t));
+    if (parts == NULL || lengths == NULL) {
+        PyMem_Free(parts);
+        PyMem_Free(lengths);
+        PyErr_NoMemory();
+        goto done;
+    }
+    int parsed = 1;
+    for (Py_ssize_t t = 0; t < topics && parsed; t++) {
+        parts[t] = int_array(PySequence_Fast_GET_ITEM(programs, t), INT32_MAX, &lengths[t],
+                             "programs");
+        if (parts[t] == NULL) {
+            parsed = 0;
+        } else if (!program_is_valid(parts[t], lengths[t], self->key_count)) {
+            PyErr_Format(PyExc_ValueError, "programs: topic %zd is malformed", t);
+            parsed = 0;
+        } else {
+            total += lengths[t];
+        }
+    }
+    if (parsed) {
+        self->programs = PyMem_Calloc((size_t)total + 1, sizeof(int32_t));
+        if (self->programs == NULL) {
+            PyErr_NoMemory();
+            parsed = 0;
+        }
+    }
+    if (parsed) {
+        Py_ssize_t at = 0;
+        for (Py_ssize_t t = 0; t < topics; t++) {
+            self->program_at[t] = at;
+            memcpy(self->programs + at, parts[t], (size_t)lengths[t] * sizeof(int32_t));
+            at += lengths[t];
+        }
+    }
+    for (Py_ssize_t t = 0; t < topics; t++) PyMem_Free(parts[t]);
+    PyMem_Free(parts);
+    PyMem_Free(lengths);
+    if (!parsed) goto done;
+    self->topic_count = topics;
+    self->always = int_array(always_arg, topics, &self->always_count, "always");
+    if (self->always == NULL) goto done;
+    /* filed: every value must be a tuple of valid topic numbers (checked once here). */
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(filed, &position, &key, &value)) {
+        if (!PyUnicode_Check(key) || !PyTuple_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "filed must map str to tuple of ints");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); i++) {
+            Py_ssize_t topic = PyLong_AsSsize_t(PyTuple_GET_ITEM(value, i));
+            if (topic == -1 && PyErr_Occurred()) goto done;
+            if (topic < 0 || topic >= topics) {
+                PyErr_Format(PyExc_ValueError, "filed: topic %zd is out of range", topic);
+                goto done;
+            }
+        }
+    }
+    self->filed = PyDict_Copy(filed); /* a private copy: nobody can change it later */
+    if (self->filed == NULL) goto done;
+    status = 0;
+done:
+    Py_DECREF(keys);
+    Py_DECREF(programs);
+    return status;
+}
+
+/* Whether check key `id` is in the document's set (looked up once per call). */
+static inline int key_present(Filter *self, PyObject *document_keys, int32_t id) {
+    if (self->key_stamp[id] != self->calls) {
+        int found = PySet_Contains(document_keys, self->keys[id]);
+        if (found < 0) return -1;
+        self->key_stamp[id] = self->calls;
+        self->key_present[id] = (unsigned char)found;
+    }
+    return self->key_present[id];
+}
+
+/* Runs topic `topic`'s program: 1 if every check holds, 0 if one fails, -1 on error. */
+static int passes(Filter *self, PyObject *document_keys, Py_ssize_t topic) {
+    const int32_t *p = self->programs + self->program_at[topic];
+    int32_t checks = *p++;
+    for (int32_t c = 0; c < checks; c++) {
+        /* Loose: the document must hold one of them. */
+        int32_t n = *p++;
+        int any = 0;
+        for (int32_t k = 0; k < n && !any; k++) {
+            any = key_present(self, document_keys, p[k]);
+            if (any < 0) return -1;
+        }
+        if (!any) return 0;
+        p += n;
+        int32_t singles = *p++;
+        const int32_t *single = p;
+        p += singles;
+        int32_t groups = *p++;
+        if (groups == 0) continue;
+        /* With groups, the whole clause: a single, or every key of some group. */
+        int holds = 0;
+        for (int32_t k = 0; k < singles && !holds; k++) {
+            int found = key_present(self, document_keys, single[k]);
+            if (found < 0) return -1;
+            holds = found;
+        }
+        for (int32_t g = 0; g < groups; g++) {
+            int32_t size = *p++;
+            if (!holds) {
+                int all = 1;
+                for (int32_t k = 0; k < size && all; k++) {
+                    int found = key_present(self, document_keys, p[k]);
+                    if (found < 0) return -1;
+                    all = found;
+                }
+                holds = all;
+            }
+            p += size;
+        }
+        if (!holds) return 0;
+    }
+    return 1;
+}
+
+static int compare_int32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static PyObject *Filter_candidates(Filter *self, PyObject *document_keys) {
+    if (self->filed == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "TopicFilter was not initialised");
+        return NULL;
+    }
+    if (!PyAnySet_Check(document_keys)) {
+        PyErr_SetString(PyExc_TypeError, "candidates() takes a set or frozenset of keys");
+        return NULL;
+    }
+    self->calls++;
+    Py_ssize_t found = 0;
+    PyObject *iterator = PyObject_GetIter(document_keys);
+    if (iterator == NULL) return NULL;
+    PyObject *key;
+    while ((key = PyIter_Next(iterator)) != NULL) {
+        PyObject *topics = PyDict_GetItemWithError(self->filed, key);
+        Py_DECREF(key); /* the set still holds it */
+        if (topics == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(iterator);
+                return NULL;
+            }
+            continue;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(topics); i++) {
+            /* Validated at init: small non-negative ints below topic_count. */
+            Py_ssize_t topic = PyLong_AsSsize_t(PyTuple_GET_ITEM(topics, i));
+            if (self->topic_stamp[topic] != self->calls) {
+                self->topic_stamp[topic] = self->calls;
+                self->found[found++] = (int32_t)topic;
+            }
+        }
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred()) return NULL;
+    for (Py_ssize_t i = 0; i < self->always_count; i++) {
+        int32_t topic = self->always[i];
+        if (self->topic_stamp[topic] != self->calls) {
+            self->topic_stamp[topic] = self->calls;
+            self->found[found++] = topic;
+        }
+    }
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < found; i++) {
+        int ok = passes(self, document_keys, self->found[i]);
+        if (ok < 0) return NULL;
+        if (ok) self->found[kept++] = self->found[i];
+    }
+    qsort(self->found, (size_t)kept, sizeof(int32_t), compare_int32);
+    PyObject *result = PyList_New(kept);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        PyObject *number = PyLong_FromLong(self->found[i]);
+        if (number == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, i, number);
+    }
+    return result;
+}
+
+static PyMethodDef Filter_methods[] = {
+    {"candidates", (PyCFunction)Filter_candidates, METH_O,
+     "candidates(keys) -> list[int]: sorted numbers of the topics filed under one of `keys` "
+     "(or always checked) whose checks all hold for a document with these keys."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FilterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ingest.topics._textscan.TopicFilter",
+    .tp_doc = "TopicFilter(filed, keys, programs, always): a topic index's candidate step.",
+    .tp_basicsize = sizeof(Filter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Filter_init,
+    .tp_dealloc = (destructor)Filter_dealloc,
+    .tp_methods = Filter_methods,
+};
+
 static PyMethodDef module_methods[] = {
     {"squeeze_spaces", (PyCFunction)squeeze_spaces, METH_O,
      "squeeze_spaces(text) -> str: runs of spaces made one, and one space at each end."},
@@ -482,12 +840,18 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__textscan(void) {
-    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&FilterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&ScannerType);
     if (PyModule_AddObject(m, "LexiconScanner", (PyObject *)&ScannerType) < 0) {
         Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FilterType);
+    if (PyModule_AddObject(m, "TopicFilter", (PyObject *)&FilterType) < 0) {
+        Py_DECREF(&FilterType);
         Py_DECREF(m);
         return NULL;
     }

@@ -79,7 +79,9 @@ class _IndexedTopic:
 class TopicMatcher:
     """All topics, indexed by their anchors; :meth:`match` tags one document."""
 
-    def __init__(self, topics: Sequence[Topic]) -> None:
+    def __init__(self, topics: Sequence[Topic], *, native: bool = True) -> None:
+        """Index ``topics``; ``native=False`` keeps to the pure-Python scan and filter
+        (what runs where the C extension could not be built; tests compare the two)."""
         self._topics: list[_IndexedTopic] = []
         self._clauses: list[list[Clause]] = []
         self.always_checked: list[int] = []
@@ -102,8 +104,8 @@ class TopicMatcher:
             self._clauses.append(clauses)
             if not clauses:
                 self.always_checked.append(number)
-        self._plan: Plan = make_plan(self._clauses)
-        self.lexicon = Lexicon.of_queries(nodes)
+        self._plan: Plan = make_plan(self._clauses, native=native)
+        self.lexicon = Lexicon.of_queries(nodes, native=native)
 
     @property
     def topics(self) -> list[Topic]:

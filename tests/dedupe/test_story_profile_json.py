@@ -49,6 +49,8 @@ def test_the_json_form_round_trips_exactly(
     back = _read(json.loads(json.dumps(profile.to_json())))
     assert back == profile
     assert list(back.centroid) == list(centroid)  # same order: same float sums
+    # Each member's norm is stored, and comes back as the very float computed.
+    assert [m.norm for m in back.members] == [m.norm for m in profile.members]
 
 
 def test_format_1_pairs_are_still_read() -> None:
@@ -78,3 +80,12 @@ def test_format_3_is_written_and_format_2_lists_are_still_read() -> None:
     back = _read(stored)
     assert back.centroid == {11: 0.5, 12: 0.25}
     assert back.members == [Member(3, "A headline", {11: 1.0})]
+
+
+def test_a_format_3_member_stored_without_its_norm_gets_it_computed() -> None:
+    written = StoryProfile(
+        7, T0, T0, members=[Member(3, "A headline", {11: 3.0, 12: 4.0})], article_count=1
+    ).to_json()
+    assert written["m"][0]["q"] == 5.0
+    del written["m"][0]["q"]  # as stored before norms were kept
+    assert _read(written).members[0].norm == 5.0

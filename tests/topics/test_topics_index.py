@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ingest.topics import Document, PreparedDocument, Topic, TopicMatcher, anchors, parse_query
 from ingest.topics.anchors import anchor_clauses
-from ingest.topics.lexicon import NATIVE_AVAILABLE, Lexicon, PythonScanner
+from ingest.topics.lexicon import NATIVE_AVAILABLE, PythonScanner
 
 WORDS = ["azure", "aws", "cloud", "contract", "military", "unit", "8200", "café", "protest"]
 SOURCES = ["nytimes.com", "news.bbc.co.uk", "bbc.co.uk", "example.org", ""]
@@ -47,7 +47,7 @@ documents = st.builds(
 )
 
 
-@pytest.mark.parametrize("native", [True, False], ids=["c-scan", "python-scan"])
+@pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(queries, min_size=1, max_size=8), st.lists(documents, min_size=1, max_size=5))
 def test_index_gives_the_same_matches_as_brute_force(
@@ -55,14 +55,17 @@ def test_index_gives_the_same_matches_as_brute_force(
 ) -> None:
     if native and not NATIVE_AVAILABLE:
         pytest.skip("the C scanner was not built (no C compiler at install time)")
-    matcher = TopicMatcher([Topic(f"t{n}", q) for n, q in enumerate(query_list)])
-    if not native:
-        python_scanning(matcher)
+    matcher = TopicMatcher([Topic(f"t{n}", q) for n, q in enumerate(query_list)], native=native)
+    assert matcher.lexicon.native == native
+    # The C filter and its Python twin pick exactly the same candidates.
+    twin = TopicMatcher(matcher.topics, native=False) if native else None
     for document in document_list:
         prepared = PreparedDocument(document)
         indexed = matcher.matching_numbers(prepared)
         assert indexed == matcher.matching_numbers(prepared, use_index=False)
         assert set(indexed) <= set(matcher.candidates(prepared))
+        if twin is not None:
+            assert matcher.candidates(prepared) == twin.candidates(prepared)
 
 
 def test_anchor_choice() -> None:
@@ -124,18 +127,11 @@ def test_every_clause_is_checked_before_evaluation() -> None:
     assert matcher.candidates(full) == [0]
 
 
-def python_scanning(matcher: TopicMatcher) -> TopicMatcher:
-    """``matcher`` with the pure-Python lexicon scan (what runs without the C build)."""
-    lexicon = matcher.lexicon
-    matcher.lexicon = Lexicon(lexicon.words, lexicon.prefixes, native=False)
-    return matcher
-
-
 def test_forgetting_words_keeps_results_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Python scanner's prefix memo starts afresh past its limit; answers do not change."""
     monkeypatch.setattr(PythonScanner, "LIMIT", 3)
     topics = [Topic("a", "azu* OR cloud"), Topic("b", "unit NOT 8200"), Topic("c", "café")]
-    matcher = python_scanning(TopicMatcher(topics))
+    matcher = TopicMatcher(topics, native=False)
     texts = ["azure cloud", "unit 8200", "unit 8201 cafe", "the café", "azurite", "nothing"]
     for text in texts * 3:
         prepared = PreparedDocument(Document(text=text))

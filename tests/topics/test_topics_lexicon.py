@@ -90,3 +90,22 @@ def test_scanning_long_hostile_terms_stays_linear() -> None:
     lexicon = Lexicon(["a" * 50], ["a" * 3, "a" * 40])
     spaced = " " + "a" * 200_000 + " " + "a" * 50 + " "
     assert lexicon.scan(spaced) == {"a" * 50, "aaa*", "a" * 40 + "*"}
+
+
+@pytest.mark.skipif(not NATIVE_AVAILABLE, reason="C helpers not compiled")
+def test_the_c_topic_filter_refuses_malformed_plans() -> None:
+    from ingest.topics._textscan import TopicFilter
+
+    good = TopicFilter({"a": (0,)}, ["b"], [[1, 1, 0, 0, 0]], ())
+    assert good.candidates(frozenset({"a", "b"})) == [0]
+    assert good.candidates({"a"}) == []
+    with pytest.raises(TypeError):
+        good.candidates(["a", "b"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="malformed"):
+        TopicFilter({}, ["b"], [[1, 1, 5, 0, 0]], ())  # key id 5 of 1 key
+    with pytest.raises(ValueError, match="malformed"):
+        TopicFilter({}, ["b"], [[2, 1, 0, 0, 0]], ())  # two checks announced, one given
+    with pytest.raises(ValueError, match="out of range"):
+        TopicFilter({"a": (3,)}, [], [[0]], ())
+    with pytest.raises(ValueError, match="out of range"):
+        TopicFilter({}, [], [[0]], (1,))
