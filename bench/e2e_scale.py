@@ -21,7 +21,7 @@ story_articles, fingerprints, lsh_bands, story_terms, term_stats, article_topics
 story_topics. History timestamps cover ``--history-days`` (7) days at every size, so the
 72-hour story window holds ~40% of it: larger histories are also denser windows.
 
-Each size times two fresh batches and keeps the faster (``--profile`` profiles the second
+Each size times five fresh batches and keeps the fastest (``--profile`` profiles the last
 batch at the last size, which then never counts: profiling slows it down).
 
 Run: ``.venv/bin/python bench/e2e_scale.py`` (about 3-5 minutes on 2 cores);
@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from e2e import scratch_database, stop_on_sigterm  # noqa: E402
 
 FEEDS = 100
+BATCHES_PER_SIZE = 5
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -458,8 +459,29 @@ def load_history(
                 f" (SELECT max({column}) FROM {table}))"
             )
         conn.commit()
+    settle(pg_url)
+
+
+def settle(pg_url: str) -> None:
+    """VACUUM ANALYZE, untimed: a live database has planner statistics. Autovacuum is
+    off in the bench database (:func:`no_autovacuum`): on 2 cores, an autovacuum that
+    starts inside a timed batch (each batch adds 20% to a 1k history) doubled its time."""
+    import psycopg
+
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # a live database has planner statistics
+        conn.execute("VACUUM ANALYZE")
+
+
+def no_autovacuum(pg_url: str) -> None:
+    """Turn autovacuum off for every table of the bench database (see :func:`settle`)."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
 
 
 # ------------------------------------------------------------------ the timed batch
@@ -548,6 +570,7 @@ def timed_batch(db_url: str, docs: list[Doc], tag: str, profile: bool = False) -
     from ingest.pipeline.tag import claim_untagged, tag_articles
 
     entry_ids = add_pending_entries(db_url, docs, tag)
+    settle(db_url.replace("postgresql+psycopg://", "postgresql://"))
     times: dict[str, float] = {}
     t = time.perf_counter()
     fetch_writes(db_url, entry_ids, docs)
@@ -633,12 +656,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     # Fresh articles for every timed batch (the same ones again would be duplicates).
     batches = [
         make_docs(args.batch, pool, random.Random(7 + i), span_s=3600)
-        for i in range(2 * len(sizes) + 1)
+        for i in range(BATCHES_PER_SIZE * len(sizes) + 1)
     ]
     now = datetime.now(UTC)
     results: dict[int, dict[str, float]] = {}
     with scratch_database("newsmon_bench_scale") as db_url:
         pg_url = db_url.replace("postgresql+psycopg://", "postgresql://")
+        no_autovacuum(pg_url)
         topic_ids = setup_config(db_url)
         t = time.monotonic()
         world = build_pool(pool_docs, topic_ids)
@@ -658,19 +682,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             )
             if n == 0:  # warm caches and imports (matcher, plans) before the first timing
                 timed_batch(db_url, batches[-1][:50], "warmup")
-            # Two batches per size, the faster one counts: the machine is shared, and
-            # another process' burst only ever makes a batch slower.
+            # BATCHES_PER_SIZE batches per size, the fastest counts: the machine is shared,
+            # and another process' burst (or autovacuum) only ever makes a batch slower.
             runs = [
                 timed_batch(
                     db_url,
-                    batches[2 * n + r],
+                    batches[BATCHES_PER_SIZE * n + r],
                     f"size{size}-{r}",
-                    args.profile and size == sizes[-1] and r == 1,
+                    args.profile and size == sizes[-1] and r == BATCHES_PER_SIZE - 1,
                 )
-                for r in range(2)
+                for r in range(BATCHES_PER_SIZE)
             ]
             if args.profile and size == sizes[-1]:
-                runs = runs[:1]  # the profiled run is slowed down by the profiler
+                runs = runs[:-1]  # the profiled run is slowed down by the profiler
             times = min(runs, key=lambda t: t["total"])
             results[size] = times
             per = {k: 1000 * v / args.batch for k, v in times.items()}

@@ -34,7 +34,10 @@ from ingest.dedupe import minhash
 
 INDEX_TERMS = 40  # story terms in the inverted index
 QUERY_TERMS = 30  # article terms used to look up candidate stories
-MAX_CANDIDATES = 12
+# Stories scored per article, best shared lookup weight first. 12 and 8 gave the same
+# stories on every quality set (bench/cluster_quality.py), 6 nearly so; each one costs
+# a profile read and a score, so a dense window paid for 4 that never won.
+MAX_CANDIDATES = 8
 CANDIDATE_SHARE = 0.3  # of the best candidate's shared lookup weight, to be scored
 # Per query term, only the most recently active stories count as candidates. A common
 # term in a dense window (1M articles a day: hundreds of thousands in 72 h) indexes
