@@ -839,19 +839,21 @@ static struct PyModuleDef module = {
     .m_methods = module_methods,
 };
 
+static int add_type(PyObject *module, const char *name, PyTypeObject *type) {
+    if (PyType_Ready(type) < 0) return -1;
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__textscan(void) {
-    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&FilterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
-    Py_INCREF(&ScannerType);
-    if (PyModule_AddObject(m, "LexiconScanner", (PyObject *)&ScannerType) < 0) {
-        Py_DECREF(&ScannerType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&FilterType);
-    if (PyModule_AddObject(m, "TopicFilter", (PyObject *)&FilterType) < 0) {
-        Py_DECREF(&FilterType);
+    if (add_type(m, "LexiconScanner", &ScannerType) < 0 ||
+        add_type(m, "TopicFilter", &FilterType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
