@@ -15,6 +15,13 @@ word their headlines differently from their bodies), agreement on the weekday th
 name ("on Friday") and the time distance to the story. An article or story without a real
 time (:data:`UNKNOWN_TIME`: a stream without dates) gets a "time unknown" term instead of
 the distance, so it is not taken for "same time".
+
+Tried and left out (2026-12-06): a sentence-embedding cosine from a model shipped inside
+a PyPI wheel (wordllama's 256-d token table, mean of title + lead; no hub download). In
+the leave-one-set-out estimate it helped paraphrase recall (basil, short) but not the
+hard case it was for, same actors in another event (short_actors pairwise F1 0.828 ->
+0.818), and it cost twins (0.900 -> 0.881) and neardup (0.916 -> 0.902): averaged token
+vectors are a smoothed bag of words and cannot tell two events of the same people apart.
 """
 
 from __future__ import annotations
