@@ -63,9 +63,10 @@ _PG_LSH = text(
 )
 # Per term, the latest stories other than this batch's changed ones (their stored rows
 # are stale; they are taken from memory): bounded index-only scans of (term, last_seen,
-# story_id), however dense the window. One row per term, its stories latest first, with
-# last_seen as integer microseconds (only compared, with the changed stories') and
-# whether the story started early enough (first_seen <= until). This runs for every
+# story_id) INCLUDE (first_seen), however dense the window, with no visit to stories.
+# One row per term, its stories latest first, with last_seen as integer microseconds
+# (only compared, with the changed stories') and whether the story started early enough
+# (first_seen <= until). This runs for every
 # article; one row per (term, story) was ~330 rows per article at 100k stored, and
 # turning them into Python objects cost as much as the query.
 _ORDER = "ORDER BY x.last_seen DESC, x.story_id DESC"
