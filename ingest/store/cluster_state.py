@@ -66,9 +66,9 @@ _PG_LSH = text(
 # story_id) INCLUDE (first_seen), however dense the window, with no visit to stories.
 # One row per term, its stories latest first, with last_seen as integer microseconds
 # (only compared, with the changed stories') and whether the story started early enough
-# (first_seen <= until). This runs for every
-# article; one row per (term, story) was ~330 rows per article at 100k stored, and
-# turning them into Python objects cost as much as the query.
+# (first_seen <= until). This runs for every article; one row per (term, story) was
+# ~330 rows per article at 100k stored, and turning them into Python objects cost as
+# much as the query.
 _ORDER = "ORDER BY x.last_seen DESC, x.story_id DESC"
 _PG_STORY_CANDIDATES = text(
     "SELECT q.term, c.ids, c.seen, c.fits FROM unnest(CAST(:terms AS BIGINT[])) AS q(term)"
