@@ -469,6 +469,11 @@ def load_history(
     settle(pg_url)
 
 
+def psycopg_url(db_url: str) -> str:
+    """The plain libpq URL of a SQLAlchemy ``postgresql+psycopg://`` URL (no query)."""
+    return db_url.split("?")[0].replace("postgresql+psycopg://", "postgresql://")
+
+
 def settle(pg_url: str) -> None:
     """VACUUM ANALYZE, untimed: a live database has planner statistics. Autovacuum is
     off in the bench database (:func:`no_autovacuum`): on 2 cores, an autovacuum that
@@ -598,7 +603,7 @@ def timed_batch(
     from ingest.pipeline.tag import claim_untagged, tag_articles
 
     entry_ids = add_pending_entries(db_url, docs, tag)
-    settle(db_url.split("?")[0].replace("postgresql+psycopg://", "postgresql://"))
+    settle(psycopg_url(db_url))
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
     meter = CpuMeter(db_url)
@@ -704,7 +709,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         world: PoolWorld | None = None
         for size in sizes:
             scratch_url = stack.enter_context(scratch_database("newsmon_bench_scale"))
-            pg_url = scratch_url.replace("postgresql+psycopg://", "postgresql://")
+            pg_url = psycopg_url(scratch_url)
             # Named connections: CpuMeter finds the backends that work for this process.
             db_url = f"{scratch_url}?application_name=newsmon_bench_scale"
             no_autovacuum(pg_url)

@@ -194,33 +194,16 @@ class StoryProfile:
         long. The values come back bit for bit. Each member also keeps its norm (``q``),
         so reading it back needs no pass over the weights. Formats 1 and 2 are still read.
         """
-        try:
-            return {
-                "v": 3,
-                "c": _pack(self.centroid),
-                "m": [
-                    {"a": m.article_id, "t": m.title, "p": _pack(m.vector), "q": m.norm}
-                    for m in self.members
-                ],
-                "n": self.folded,
-                "s": self.sources,
-            }
-        except OverflowError:  # a term outside 64 bits (term_id never makes one)
-            return {
-                "v": 2,
-                "c": [list(self.centroid), list(self.centroid.values())],
-                "m": [
-                    {
-                        "a": m.article_id,
-                        "t": m.title,
-                        "k": list(m.vector),
-                        "w": list(m.vector.values()),
-                    }
-                    for m in self.members
-                ],
-                "n": self.folded,
-                "s": self.sources,
-            }
+        return {
+            "v": 3,
+            "c": _pack(self.centroid),
+            "m": [
+                {"a": m.article_id, "t": m.title, "p": _pack(m.vector), "q": m.norm}
+                for m in self.members
+            ],
+            "n": self.folded,
+            "s": self.sources,
+        }
 
     @classmethod
     def from_json(
@@ -276,7 +259,8 @@ def _stored_float(value: Any) -> float | None:
 
 
 def _pack(vector: dict[int, float]) -> list[str]:
-    """A vector as [terms, weights]: base64 of packed little-endian int64 / float64 arrays."""
+    """A vector as [terms, weights]: base64 of packed little-endian int64 / float64 arrays
+    (term ids are positive 63-bit integers: :func:`~ingest.dedupe.features.term_id`)."""
     terms, weights = array("q", vector), array("d", vector.values())
     if sys.byteorder != "little":
         terms.byteswap()
