@@ -1,6 +1,6 @@
 /*
  * Native helpers of ingest.topics: the topic index's word scan (LexiconScanner), and
- * the single-spaced form of a tokenised text (squeeze_spaces, joined_terms).
+ * the single-spaced form of a tokenised text (squeeze_spaces, TermJoiner).
  * Each has a pure-Python twin used when this module was not compiled; tests/topics
  * check that both give the same results.
  *
@@ -21,16 +21,24 @@
 #include <stdint.h>
 #include <string.h>
 
+/* One slot is one cache line: a probe that finds its word reads nothing else (but the
+ * key, when the scan adds it). Text is mostly short words in Latin-1. */
+#define INLINE_CHARS 24
 typedef struct {
     uint64_t hash;
-    Py_ssize_t length;
-    Py_UCS4 *chars; /* NULL: an empty slot */
-    PyObject *key;  /* what a hit adds to the result: the word, or the prefix and "*" */
-    uint64_t seen;  /* the scan that last added `key`: each key is added once per scan */
+    PyObject *key;        /* what a hit adds to the result: the word, or the prefix and "*";
+                             NULL: an empty slot */
+    uint64_t seen;        /* the scan that last added `key`: each key is added once per scan */
+    Py_UCS4 *long_chars;  /* the characters, when they do not fit inline_chars; else NULL */
+    uint32_t length;
+    uint32_t unused;
+    Py_UCS1 inline_chars[INLINE_CHARS]; /* the characters, if all below 256 and few enough */
 } Slot;
+_Static_assert(sizeof(void *) != 8 || sizeof(Slot) == 64, "a Slot is one cache line");
 
 typedef struct {
-    Slot *slots;
+    Slot *slots;     /* aligned on a cache line, inside `memory` */
+    void *memory;
     size_t mask;
 } Table;
 
@@ -76,21 +84,23 @@ static inline void set_bit(unsigned char *bits, uint64_t hash) {
 static void table_free(Table *table) {
     if (table->slots == NULL) return;
     for (size_t i = 0; i <= table->mask; i++) {
-        PyMem_Free(table->slots[i].chars);
+        PyMem_Free(table->slots[i].long_chars);
         Py_XDECREF(table->slots[i].key);
     }
-    PyMem_Free(table->slots);
-    table->slots = NULL;
+    PyMem_Free(table->memory);
+    table->slots = table->memory = NULL;
 }
 
 static int table_alloc(Table *table, Py_ssize_t entries) {
     size_t capacity = 8;
     while (capacity < (size_t)entries * 2 + 1) capacity <<= 1;
-    table->slots = PyMem_Calloc(capacity, sizeof(Slot));
-    if (table->slots == NULL) {
+    table->memory = PyMem_Calloc(capacity + 1, sizeof(Slot));
+    if (table->memory == NULL) {
         PyErr_NoMemory();
         return -1;
     }
+    uintptr_t at = ((uintptr_t)table->memory + 63) & ~(uintptr_t)63;
+    table->slots = (Slot *)at;
     table->mask = capacity - 1;
     return 0;
 }
@@ -99,12 +109,17 @@ static int table_alloc(Table *table, Py_ssize_t entries) {
 #define DEFINE_FIND(NAME, CHAR)                                                              \
     static inline Slot *NAME(const Table *table, uint64_t hash, const CHAR *chars,           \
                              Py_ssize_t start, Py_ssize_t length) {                          \
+        const CHAR *word = chars + start;                                                    \
         for (size_t i = (size_t)hash & table->mask;; i = (i + 1) & table->mask) {            \
             Slot *slot = &table->slots[i];                                                   \
-            if (slot->chars == NULL) return NULL;                                            \
-            if (slot->hash != hash || slot->length != length) continue;                      \
+            if (slot->key == NULL) return NULL;                                              \
+            if (slot->hash != hash || slot->length != (uint32_t)length) continue;            \
             Py_ssize_t k = 0;                                                                \
-            while (k < length && slot->chars[k] == (Py_UCS4)chars[start + k]) k++;           \
+            if (slot->long_chars == NULL) {                                                  \
+                while (k < length && (Py_UCS4)slot->inline_chars[k] == (Py_UCS4)word[k]) k++; \
+            } else {                                                                         \
+                while (k < length && slot->long_chars[k] == (Py_UCS4)word[k]) k++;           \
+            }                                                                                \
             if (k == length) return slot;                                                    \
         }                                                                                    \
     }
@@ -119,6 +134,11 @@ static int table_add(Table *table, PyObject *text, PyObject *key, uint64_t *hash
     Py_UCS4 *chars = PyUnicode_AsUCS4Copy(text);
     if (chars == NULL) return -1;
     Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (length > INT32_MAX) {
+        PyMem_Free(chars);
+        PyErr_SetString(PyExc_ValueError, "a word or prefix is too long");
+        return -1;
+    }
     uint64_t hash = FNV_OFFSET;
     for (Py_ssize_t k = 0; k < length; k++) hash = fnv_step(hash, chars[k]);
     *hash_out = hash;
@@ -127,11 +147,18 @@ static int table_add(Table *table, PyObject *text, PyObject *key, uint64_t *hash
         return 0;
     }
     size_t i = (size_t)hash & table->mask;
-    while (table->slots[i].chars != NULL) i = (i + 1) & table->mask;
+    while (table->slots[i].key != NULL) i = (i + 1) & table->mask;
     Slot *slot = &table->slots[i];
     slot->hash = hash;
-    slot->length = length;
-    slot->chars = chars;
+    slot->length = (uint32_t)length;
+    int fits = length <= INLINE_CHARS;
+    for (Py_ssize_t k = 0; k < length && fits; k++) fits = chars[k] < 256;
+    if (fits) {
+        for (Py_ssize_t k = 0; k < length; k++) slot->inline_chars[k] = (Py_UCS1)chars[k];
+        PyMem_Free(chars);
+    } else {
+        slot->long_chars = chars;
+    }
     Py_INCREF(key);
     slot->key = key;
     return 0;
@@ -235,7 +262,8 @@ static inline int add_once(const Scanner *self, Slot *slot, PyObject *found) {
 
 /* One loop per string kind, so that each character is a plain array load. A term is
  * probed whole in the word table; its first n characters in the prefix table for each n
- * some prefix has, unless the head filter shows that no prefix starts like the term. */
+ * some prefix has, unless the head filter shows that no prefix starts like the term.
+ * Past the prefixes' reach, a term's characters only extend its hash: a tight loop. */
 #define DEFINE_SCAN(NAME, CHAR, FIND)                                                         \
     static int NAME(const Scanner *self, const CHAR *chars, Py_ssize_t end, PyObject *found) { \
         const unsigned char *prefix_length = self->prefix_length;                            \
@@ -248,21 +276,25 @@ static inline int add_once(const Scanner *self, Slot *slot, PyObject *found) {
             }                                                                                 \
             Py_ssize_t start = i;                                                             \
             uint64_t hash = FNV_OFFSET;                                                       \
-            int prefixes_possible = longest_prefix > 0;                                       \
-            for (; i < end && chars[i] != ' '; i++) {                                         \
-                hash = fnv_step(hash, chars[i]);                                              \
-                if (!prefixes_possible) continue;                                             \
-                Py_ssize_t length = i - start + 1;                                            \
-                if (length > longest_prefix ||                                                \
-                    (length == HEAD_LENGTH && !bit_is_set(self->heads, hash))) {                   \
-                    prefixes_possible = 0;                                                    \
-                    continue;                                                                 \
-                }                                                                             \
-                if (prefix_length[length]) {                                                  \
-                    Slot *slot = FIND(&self->prefixes, hash, chars, start, length);           \
-                    if (add_once(self, slot, found) < 0) return -1;                           \
+            if (longest_prefix > 0) {                                                         \
+                for (; i < end && chars[i] != ' '; i++) {                                     \
+                    hash = fnv_step(hash, chars[i]);                                          \
+                    Py_ssize_t length = i - start + 1;                                        \
+                    if (length == HEAD_LENGTH && !bit_is_set(self->heads, hash)) {            \
+                        i++;                                                                  \
+                        break;                                                                \
+                    }                                                                         \
+                    if (prefix_length[length]) {                                              \
+                        Slot *slot = FIND(&self->prefixes, hash, chars, start, length);       \
+                        if (add_once(self, slot, found) < 0) return -1;                       \
+                    }                                                                         \
+                    if (length == longest_prefix) {                                           \
+                        i++;                                                                  \
+                        break;                                                                \
+                    }                                                                         \
                 }                                                                             \
             }                                                                                 \
+            for (; i < end && chars[i] != ' '; i++) hash = fnv_step(hash, chars[i]);          \
             if (bit_is_set(self->word_filter, hash)) {                                        \
                 Slot *slot = FIND(&self->words, hash, chars, start, i - start);               \
                 if (add_once(self, slot, found) < 0) return -1;                               \
@@ -358,38 +390,58 @@ static PyObject *squeeze_spaces(PyObject *module, PyObject *text) {
     return result;
 }
 
-/* joined_terms(text, separators): the terms of a text whose only non-ASCII characters
- * are in `separators` (a str sorted by code point): runs of ASCII letters and digits,
- * letters lower-cased, between single spaces, with one space at each end -- what
- * squeeze_spaces(spaced_terms(text)) gives, in one pass. None when another non-ASCII
- * character occurs (the caller then takes the general path). */
+/* TermJoiner(separators, letters, folds).join(text): the terms of a text between single
+ * spaces, with one space at each end -- what squeeze_spaces(spaced_terms(text)) gives,
+ * in one pass -- for text whose non-ASCII characters are all known to the caller:
+ * `separators` (a str sorted by code point) split terms; `letters` (sorted) are letters
+ * that fold on their own, letters[i] to folds[i] (e.g. "É" to "e", "ж" to itself).
+ * ASCII letters and digits make terms, letters lower-cased. None when another
+ * non-ASCII character occurs (the caller then takes the general path, which learns it
+ * and builds a new joiner). */
+
+static inline Py_ssize_t sorted_index(const Py_UCS4 *sorted, Py_ssize_t count, Py_UCS4 ch) {
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t mid = (low + high) / 2;
+        if (sorted[mid] < ch) low = mid + 1;
+        else high = mid;
+    }
+    return (low < count && sorted[low] == ch) ? low : -1;
+}
+
+/* ASCII letters lower-cased, digits kept, every other ASCII character a space. */
+static Py_UCS1 ascii_fold[128];
+
+static void fill_ascii_fold(void) {
+    for (int ch = 0; ch < 128; ch++) {
+        if (ch >= 'A' && ch <= 'Z') ascii_fold[ch] = (Py_UCS1)(ch + ('a' - 'A'));
+        else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) ascii_fold[ch] = (Py_UCS1)ch;
+        else ascii_fold[ch] = ' ';
+    }
+}
+
+/* Both passes write every character's folded form (a space for a separator) and keep
+ * it unless it is a space after a space: no branch on where words end, which text makes
+ * unpredictable. `previous` is the last character folded, so out[n - 1] is a space
+ * exactly when it is. */
+
+/* The ASCII-output pass: -1 at the first non-ASCII character that is no separator. */
 #define DEFINE_JOIN(NAME, CHAR)                                                               \
     static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, const Py_UCS4 *seps,            \
                            Py_ssize_t n_seps, Py_UCS1 *out) {                                 \
         Py_ssize_t n = 0;                                                                     \
+        Py_UCS1 previous = ' ';                                                               \
         out[n++] = ' ';                                                                       \
         for (Py_ssize_t i = 0; i < length; i++) {                                             \
             Py_UCS4 ch = in[i];                                                               \
-            if (ch >= 'A' && ch <= 'Z') {                                                     \
-                out[n++] = (Py_UCS1)(ch + ('a' - 'A'));                                       \
-                continue;                                                                     \
-            }                                                                                 \
-            if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {                       \
-                out[n++] = (Py_UCS1)ch;                                                       \
-                continue;                                                                     \
-            }                                                                                 \
-            if (ch >= 128) {                                                                  \
-                Py_ssize_t low = 0, high = n_seps;                                            \
-                while (low < high) {                                                          \
-                    Py_ssize_t mid = (low + high) / 2;                                        \
-                    if (seps[mid] < ch) low = mid + 1;                                        \
-                    else high = mid;                                                          \
-                }                                                                             \
-                if (low == n_seps || seps[low] != ch) return -1;                              \
-            }                                                                                 \
-            if (out[n - 1] != ' ') out[n++] = ' ';                                            \
+            Py_UCS1 folded = ' ';                                                             \
+            if (ch < 128) folded = ascii_fold[ch];                                            \
+            else if (sorted_index(seps, n_seps, ch) < 0) return -1;                           \
+            out[n] = folded;                                                                  \
+            n += (folded != ' ') | (previous != ' ');                                         \
+            previous = folded;                                                                \
         }                                                                                     \
-        if (out[n - 1] != ' ') out[n++] = ' ';                                                \
+        if (previous != ' ') out[n++] = ' ';                                                  \
         return n;                                                                             \
     }
 
@@ -397,53 +449,183 @@ DEFINE_JOIN(join_ucs1, Py_UCS1)
 DEFINE_JOIN(join_ucs2, Py_UCS2)
 DEFINE_JOIN(join_ucs4, Py_UCS4)
 
-static PyObject *joined_terms(PyObject *module, PyObject *args) {
-    (void)module;
-    PyObject *text, *separators;
-    if (!PyArg_ParseTuple(args, "UU:joined_terms", &text, &separators)) return NULL;
+typedef struct {
+    PyObject_HEAD
+    Py_UCS4 *seps;    /* sorted */
+    Py_ssize_t n_seps;
+    Py_UCS4 *letters; /* sorted; letters[i] folds to folds[i] */
+    Py_UCS4 *folds;
+    Py_ssize_t n_letters;
+} Joiner;
+
+/* The code-point pass: known letters folded one by one (the caller's classification
+ * guarantees that a term of such letters folds exactly so); -1 at an unknown one. */
+#define DEFINE_FOLD_JOIN(NAME, CHAR)                                                          \
+    static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, const Joiner *table,            \
+                           Py_UCS4 *out) {                                                    \
+        Py_ssize_t n = 0;                                                                     \
+        Py_UCS4 previous = ' ';                                                               \
+        out[n++] = ' ';                                                                       \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            Py_UCS4 ch = in[i];                                                               \
+            Py_UCS4 folded = ' ';                                                             \
+            if (ch < 128) {                                                                   \
+                folded = ascii_fold[ch];                                                      \
+            } else if (sorted_index(table->seps, table->n_seps, ch) < 0) {                    \
+                Py_ssize_t at = sorted_index(table->letters, table->n_letters, ch);           \
+                if (at < 0) return -1;                                                        \
+                folded = table->folds[at];                                                    \
+            }                                                                                 \
+            out[n] = folded;                                                                  \
+            n += (folded != ' ') | (previous != ' ');                                         \
+            previous = folded;                                                                \
+        }                                                                                     \
+        if (previous != ' ') out[n++] = ' ';                                                  \
+        return n;                                                                             \
+    }
+
+DEFINE_FOLD_JOIN(fold_join_ucs1, Py_UCS1)
+DEFINE_FOLD_JOIN(fold_join_ucs2, Py_UCS2)
+DEFINE_FOLD_JOIN(fold_join_ucs4, Py_UCS4)
+
+/* Copies a str of sorted, distinct code points; NULL with ValueError otherwise. */
+static Py_UCS4 *sorted_code_points(PyObject *text, const char *what) {
 #if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0 || PyUnicode_READY(separators) < 0) return NULL;
+    if (PyUnicode_READY(text) < 0) return NULL;
 #endif
-    Py_UCS4 *seps = PyUnicode_AsUCS4Copy(separators);
-    if (seps == NULL) return NULL;
-    Py_ssize_t n_seps = PyUnicode_GET_LENGTH(separators);
-    for (Py_ssize_t i = 1; i < n_seps; i++) {
-        if (seps[i - 1] >= seps[i]) {
-            PyMem_Free(seps);
-            PyErr_SetString(PyExc_ValueError, "separators must be sorted and distinct");
+    Py_UCS4 *points = PyUnicode_AsUCS4Copy(text);
+    if (points == NULL) return NULL;
+    for (Py_ssize_t i = 1; i < PyUnicode_GET_LENGTH(text); i++) {
+        if (points[i - 1] >= points[i]) {
+            PyMem_Free(points);
+            PyErr_Format(PyExc_ValueError, "%s must be sorted and distinct", what);
             return NULL;
         }
     }
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    Py_UCS1 *out = PyMem_Malloc((size_t)length + 2);
-    if (out == NULL) {
-        PyMem_Free(seps);
-        return PyErr_NoMemory();
+    return points;
+}
+
+static void Joiner_dealloc(Joiner *self) {
+    PyMem_Free(self->seps);
+    PyMem_Free(self->letters);
+    PyMem_Free(self->folds);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Joiner_init(Joiner *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"separators", "letters", "folds", NULL};
+    PyObject *separators, *letters, *folds;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUU", keywords, &separators, &letters,
+                                     &folds))
+        return -1;
+    if (self->seps != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a TermJoiner is initialised once");
+        return -1;
     }
+    if (PyUnicode_GET_LENGTH(letters) != PyUnicode_GET_LENGTH(folds)) {
+        PyErr_SetString(PyExc_ValueError, "letters and folds must have the same length");
+        return -1;
+    }
+    self->seps = sorted_code_points(separators, "separators");
+    if (self->seps == NULL) return -1;
+    self->n_seps = PyUnicode_GET_LENGTH(separators);
+    self->letters = sorted_code_points(letters, "letters");
+    if (self->letters == NULL) return -1;
+    self->folds = PyUnicode_AsUCS4Copy(folds);
+    if (self->folds == NULL) return -1;
+    self->n_letters = PyUnicode_GET_LENGTH(letters);
+    for (Py_ssize_t i = 0; i < self->n_letters; i++) {
+        if (sorted_index(self->seps, self->n_seps, self->letters[i]) >= 0) {
+            PyErr_SetString(PyExc_ValueError, "a character is both a separator and a letter");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The first pass writes bytes (most news: ASCII with curly quotes and dashes); only a
+ * text with non-ASCII letters takes the second, which writes code points. */
+static PyObject *Joiner_join(Joiner *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "join() takes a str");
+        return NULL;
+    }
+    if (self->seps == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the TermJoiner was not initialised");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) return NULL;
+#endif
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS1 *bytes = PyMem_Malloc((size_t)length + 2);
+    if (bytes == NULL) return PyErr_NoMemory();
     Py_ssize_t n;
-    switch (PyUnicode_KIND(text)) {
+    switch (kind) {
     case PyUnicode_1BYTE_KIND:
-        n = join_ucs1(PyUnicode_1BYTE_DATA(text), length, seps, n_seps, out);
+        n = join_ucs1(data, length, self->seps, self->n_seps, bytes);
         break;
     case PyUnicode_2BYTE_KIND:
-        n = join_ucs2(PyUnicode_2BYTE_DATA(text), length, seps, n_seps, out);
+        n = join_ucs2(data, length, self->seps, self->n_seps, bytes);
         break;
     default:
-        n = join_ucs4(PyUnicode_4BYTE_DATA(text), length, seps, n_seps, out);
+        n = join_ucs4(data, length, self->seps, self->n_seps, bytes);
         break;
     }
-    PyMem_Free(seps);
+    if (n >= 0) {
+        PyObject *result = PyUnicode_New(n, 127); /* only ASCII letters, digits, spaces */
+        if (result != NULL) memcpy(PyUnicode_1BYTE_DATA(result), bytes, (size_t)n);
+        PyMem_Free(bytes);
+        return result;
+    }
+    PyMem_Free(bytes);
+    if (self->n_letters == 0) Py_RETURN_NONE;
+    Py_UCS4 *points = PyMem_Malloc(((size_t)length + 2) * sizeof(Py_UCS4));
+    if (points == NULL) return PyErr_NoMemory();
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND:
+        n = fold_join_ucs1(data, length, self, points);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        n = fold_join_ucs2(data, length, self, points);
+        break;
+    default:
+        n = fold_join_ucs4(data, length, self, points);
+        break;
+    }
     PyObject *result;
     if (n < 0) {
         result = Py_None;
         Py_INCREF(result);
     } else {
-        result = PyUnicode_New(n, 127); /* only ASCII letters, digits and spaces */
-        if (result != NULL) memcpy(PyUnicode_1BYTE_DATA(result), out, (size_t)n);
+        /* FromKindAndData finds the narrowest kind, as every str must have. */
+        result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, points, n);
     }
-    PyMem_Free(out);
+    PyMem_Free(points);
     return result;
 }
+
+static PyMethodDef Joiner_methods[] = {
+    {"join", (PyCFunction)Joiner_join, METH_O,
+     "join(text) -> str | None: the folded terms of text between single spaces, one at each "
+     "end; None if text holds a non-ASCII character that is neither a known separator nor "
+     "a known letter."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject JoinerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ingest.topics._textscan.TermJoiner",
+    .tp_basicsize = sizeof(Joiner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "TermJoiner(separators, letters, folds): the single-spaced folded terms of "
+              "texts whose non-ASCII characters are all in these tables.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Joiner_init,
+    .tp_dealloc = (destructor)Joiner_dealloc,
+    .tp_methods = Joiner_methods,
+};
 
 /* ------------------------------------------------------------------------------------
  * TopicFilter: the topic index's per-document step (ingest.topics.presearch.Plan), the
@@ -806,9 +988,6 @@ static PyTypeObject FilterType = {
 static PyMethodDef module_methods[] = {
     {"squeeze_spaces", (PyCFunction)squeeze_spaces, METH_O,
      "squeeze_spaces(text) -> str: runs of spaces made one, and one space at each end."},
-    {"joined_terms", (PyCFunction)joined_terms, METH_VARARGS,
-     "joined_terms(text, separators) -> str | None: the folded terms of a text whose only "
-     "non-ASCII characters are separators, between single spaces; None otherwise."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -850,10 +1029,12 @@ static int add_type(PyObject *module, const char *name, PyTypeObject *type) {
 }
 
 PyMODINIT_FUNC PyInit__textscan(void) {
+    fill_ascii_fold();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (add_type(m, "LexiconScanner", &ScannerType) < 0 ||
-        add_type(m, "TopicFilter", &FilterType) < 0) {
+        add_type(m, "TopicFilter", &FilterType) < 0 ||
+        add_type(m, "TermJoiner", &JoinerType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

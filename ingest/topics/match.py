@@ -79,9 +79,9 @@ class FieldTokens:
     """
 
     __slots__ = (
+        "_lexicon",
         "_offsets",
         "_positions",
-        "_prefix_keys",
         "_terms",
         "_vocab",
         "_within",
@@ -95,19 +95,23 @@ class FieldTokens:
         self._terms: list[str] | None = None
         self._vocab: frozenset[str] | None = None
         self._within = within
-        self._prefix_keys = False  # whether _vocab also holds "prefix*" keys (scoped)
+        self._lexicon: Lexicon | None = None  # a scoped view's: _vocab is what it found
         self._positions: dict[str, list[int]] = {}
         self._offsets: list[tuple[int, int]] | None = None
 
-    def scoped(self, present: frozenset[str]) -> FieldTokens:
-        """This field as seen by queries whose words and prefixes are all in a lexicon:
-        ``present`` holds the lexicon's words found here, which answers every question
-        those queries ask of :attr:`vocab` (see :meth:`PreparedDocument.scoped`)."""
+    def scoped(
+        self, lexicon: Lexicon, present: frozenset[str] | None, within: frozenset[str]
+    ) -> FieldTokens:
+        """This field as seen by queries whose words and prefixes are all in ``lexicon``
+        (see :meth:`PreparedDocument.scoped`): its :attr:`vocab` holds the lexicon's words
+        found here and ``prefix*`` for its prefixes that start a term, which answers every
+        question those queries ask. ``present`` is that set if already known (else it is
+        scanned for on first use); ``within`` is a superset of it."""
         view = FieldTokens.__new__(FieldTokens)
         view.text, view.spaced = self.text, self.spaced
         view._terms, view._offsets = self._terms, self._offsets
-        view._vocab = view._within = present
-        view._prefix_keys = True
+        view._vocab, view._within = present, within
+        view._lexicon = lexicon
         view._positions = {}
         return view
 
@@ -122,7 +126,8 @@ class FieldTokens:
     def vocab(self) -> frozenset[str]:
         """The field's distinct terms (built on first use)."""
         if self._vocab is None:
-            self._vocab = frozenset(self.terms)
+            lexicon = self._lexicon
+            self._vocab = frozenset(self.terms) if lexicon is None else lexicon.scan(self.spaced)
         return self._vocab
 
     @property
@@ -149,7 +154,10 @@ class FieldTokens:
         key = prefix + "*"
         found = self._positions.get(key)
         if found is None:
-            found = self.starts_of(" " + prefix) if self.has_prefix(prefix) else []
+            if self._lexicon is None:
+                found = self.starts_of(" " + prefix) if " " + prefix in self.spaced else []
+            else:  # ruled out without the field's own set, when the document lacks it
+                found = self.starts_of(" " + prefix) if key in self.within else []
             self._positions[key] = found
         return found
 
@@ -168,8 +176,8 @@ class FieldTokens:
         return found
 
     def has_prefix(self, prefix: str) -> bool:
-        if self._prefix_keys:  # a scoped view knows its lexicon's prefixes
-            return prefix + "*" in self.within
+        if self._lexicon is not None:  # a scoped view knows its lexicon's prefixes
+            return prefix + "*" in self.vocab
         return " " + prefix in self.spaced
 
     def has_sequence(self, needle: str) -> bool:
@@ -184,6 +192,7 @@ class FieldTokens:
 
 
 _NO_KEYWORDS: frozenset[tuple[str, str]] = frozenset()
+_DEFAULT_FIELD_NAMES: Final = tuple(sorted(DEFAULT_FIELDS))
 
 
 class PreparedDocument:
@@ -249,15 +258,32 @@ class PreparedDocument:
             self.keyword_anchors,
             lexicon,
         )
-        title, text, author = (
-            tokens.scoped(lexicon.scan(tokens.spaced))
-            for tokens in (self.fields["title"], self.fields["text"], self.fields["author"])
-        )
-        view.fields = {"title": title, "text": text, "author": author}
-        default = text.vocab | title.vocab if title.vocab else text.vocab
+        title, text, author = self.fields["title"], self.fields["text"], self.fields["author"]
+        scan = lexicon.scan
+        if title.spaced == " ":
+            title_keys: frozenset[str] = frozenset()
+            default = text_keys = scan(text.spaced)
+        else:
+            # One scan of title and text together is the set plain words search; the
+            # body's own set is scanned for only if a query names the field (``text:``).
+            title_keys, text_keys = scan(title.spaced), None
+            default = scan(title.spaced + text.spaced)
+        author_keys = scan(author.spaced) if author.spaced != " " else frozenset()
+        view.fields = {
+            "title": title.scoped(lexicon, title_keys, title_keys),
+            "text": text.scoped(lexicon, text_keys, default),
+            "author": author.scoped(lexicon, author_keys, author_keys),
+        }
         view._default_vocab = default
-        view._vocabulary = default | author.vocab if author.vocab else default
+        view._vocabulary = default | author_keys if author_keys else default
         return view
+
+    def has_prefix(self, prefix: str, names: tuple[str, ...]) -> bool:
+        """Whether a term of one of the fields ``names`` starts with ``prefix``."""
+        if self.lexicon is not None and names == _DEFAULT_FIELD_NAMES:
+            return prefix + "*" in self.default_vocab  # scoped: title and text at once
+        fields = self.fields
+        return any(fields[name].has_prefix(prefix) for name in names)
 
 
 def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
@@ -347,7 +373,7 @@ def _compile_term(node: Term) -> Predicate:
 
 def _compile_prefix(node: Prefix) -> Predicate:
     prefix, names = node.prefix, tuple(sorted(node.fields))
-    return lambda doc: any(doc.fields[name].has_prefix(prefix) for name in names)
+    return lambda doc: doc.has_prefix(prefix, names)
 
 
 def _compile_phrase(node: Phrase) -> Predicate:

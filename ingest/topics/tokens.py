@@ -28,7 +28,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from ingest.topics._textscan import TermJoiner
 
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # Only the general-purpose diacritics are removed, as FTS5 does: Japanese voicing marks
@@ -117,6 +120,7 @@ _SEPARATOR, _LETTER, _MARKED, _UNSAFE = 0, 1, 2, 3
 _KIND_CACHE_LIMIT: Final = 100_000
 _char_kinds: dict[str, tuple[int, str]] = {}
 _separators: set[str] = set()  # the non-ASCII separators met so far: one C-level subset test
+_letters: dict[str, str] = {}  # the non-ASCII letters met so far that fold on their own
 # Conjoining jamo are letters that NFC composes with the letter before them.
 _CONJOINING_JAMO = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]")
 
@@ -161,6 +165,8 @@ def _char_kind(char: str) -> tuple[int, str]:
             _char_kinds[char] = found
             if found[0] == _SEPARATOR:
                 _separators.add(char)
+            elif found[0] == _LETTER:
+                _letters[char] = found[1]
     return found
 
 
@@ -215,28 +221,34 @@ def python_squeeze_spaces(text: str) -> str:
 
 
 _native_squeeze: Callable[[str], str] | None
-_native_joined: Callable[[str, str], str | None] | None
+_NativeJoiner: type[TermJoiner] | None
 try:  # the C twins (ingest/topics/_textscan.c), when pip could compile them
-    from ingest.topics._textscan import joined_terms as _c_joined_terms
-    from ingest.topics._textscan import squeeze_spaces
+    from ingest.topics._textscan import TermJoiner, squeeze_spaces
 
-    _native_squeeze, _native_joined = squeeze_spaces, _c_joined_terms
+    _native_squeeze, _NativeJoiner = squeeze_spaces, TermJoiner
 except ImportError:
-    _native_squeeze = _native_joined = None
+    _native_squeeze = _NativeJoiner = None
 
-# The non-ASCII separators met so far, sorted, as the C path takes them (rebuilt when
-# _separators grows, which stops once a corpus's punctuation has been seen).
-_sorted_separators = ("", 0)
+# The C joiner knows the non-ASCII separators and letters met so far; a new one is built
+# when they grow, which stops once a corpus's alphabet and punctuation have been seen.
+_joiner: tuple[TermJoiner | None, int, int] = (None, -1, -1)
 
 
-def _separator_string() -> str:
-    global _sorted_separators
-    text, count = _sorted_separators
-    if count != len(_separators):
-        snapshot = list(_separators)  # another thread may add while this one sorts
-        text, count = "".join(sorted(snapshot)), len(snapshot)
-        _sorted_separators = (text, count)
-    return text
+def _native_joiner() -> TermJoiner | None:
+    global _joiner
+    joiner, separator_count, letter_count = _joiner
+    if separator_count != len(_separators) or letter_count != len(_letters):
+        if _NativeJoiner is None:
+            return None
+        # sorted() copies each in one C call: another thread adding meanwhile is harmless.
+        separators, letters = sorted(_separators), sorted(_letters.items())
+        joiner = _NativeJoiner(
+            "".join(separators),
+            "".join(char for char, _ in letters),
+            "".join(folded for _, folded in letters),
+        )
+        _joiner = (joiner, len(separators), len(letters))
+    return joiner
 
 
 def joined_terms(text: str, *, native: bool = True) -> str:
@@ -246,9 +258,10 @@ def joined_terms(text: str, *, native: bool = True) -> str:
     count of spaces and a phrase is a substring. ``native=False`` takes the Python
     path even when the C helpers are there (the same result; tests compare them).
     """
-    if native and _native_joined is not None and _native_squeeze is not None:
-        # ASCII, or ASCII with known separators (curly quotes, dashes): one C pass.
-        joined = _native_joined(text, _separator_string())
+    if native and _native_squeeze is not None and (joiner := _native_joiner()) is not None:
+        # Characters classified before (ASCII, punctuation, letters that fold on their
+        # own, which is most text in Latin, Cyrillic or CJK scripts): one C pass.
+        joined = joiner.join(text)
         if joined is not None:
             return joined
         return _native_squeeze(spaced_terms(text))

@@ -41,6 +41,54 @@ def test_joined_terms_are_the_reference_terms_between_single_spaces(text: str) -
     assert joined_terms(text) == expected
 
 
+# Scripts whose letters fold on their own (Latin with accents, Greek, Cyrillic, kana),
+# with the few that must not be folded alone (İ, Σ) and a combining mark.
+alphabets = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("aZ09 .,\u2019\u2014\u0301İΣ")),
+        st.characters(min_codepoint=0xC0, max_codepoint=0x24F),
+        st.characters(min_codepoint=0x370, max_codepoint=0x4FF),
+        st.characters(min_codepoint=0x3041, max_codepoint=0x30FF),
+    ),
+    max_size=40,
+)
+
+
+@needs_native
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(alphabets)
+def test_the_c_joiner_folds_letter_by_letter_as_the_reference_does(text: str) -> None:
+    from ingest.topics import tokens
+
+    terms = regex_terms(text)
+    expected = f" {' '.join(terms)} " if terms else " "
+    assert joined_terms(text, native=False) == expected  # classifies the characters
+    joiner = tokens._native_joiner()
+    assert joiner is not None
+    joined = joiner.join(text)
+    if any(char in text for char in "İΣ\u0301"):
+        assert joined is None  # never classified as a letter: the Python path folds
+    else:
+        assert joined == expected  # every character is known now: the C pass answers
+    assert joined_terms(text) == expected
+
+
+@needs_native
+def test_the_c_joiner_refuses_malformed_tables() -> None:
+    from ingest.topics._textscan import TermJoiner
+
+    assert TermJoiner("\u2019", "é", "e").join("Café’s") == " cafe s "
+    assert TermJoiner("", "", "").join("Café") is None
+    with pytest.raises(ValueError, match="sorted"):
+        TermJoiner("", "éa", "ea")
+    with pytest.raises(ValueError, match="same length"):
+        TermJoiner("", "é", "")
+    with pytest.raises(ValueError, match="both"):
+        TermJoiner("é", "é", "e")
+    with pytest.raises(TypeError):
+        TermJoiner("", "", "").join(b"bytes")  # type: ignore[arg-type]
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.text(alphabet=st.sampled_from(list(" ab é北\t")), max_size=30))
 def test_squeeze_spaces_matches_its_python_twin(text: str) -> None:
