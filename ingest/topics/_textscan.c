@@ -31,10 +31,21 @@ typedef struct {
     uint64_t seen;        /* the scan that last added `key`: each key is added once per scan */
     Py_UCS4 *long_chars;  /* the characters, when they do not fit inline_chars; else NULL */
     uint32_t length;
-    uint32_t unused;
+    int32_t phrases;      /* the first phrase anchored on this word, plus one; 0: none */
     Py_UCS1 inline_chars[INLINE_CHARS]; /* the characters, if all below 256 and few enough */
 } Slot;
 _Static_assert(sizeof(void *) != 8 || sizeof(Slot) == 64, "a Slot is one cache line");
+
+/* A phrase is found through its anchor word (one of its words, the rarest): where the
+ * scan meets that word, it compares the text around it with the phrase's spaced form. */
+typedef struct {
+    Py_UCS4 *chars;     /* the phrase's spaced form, " project nimbus " (or " project nim") */
+    Py_ssize_t length;
+    Py_ssize_t offset;  /* where the anchor word starts in it */
+    PyObject *key;      /* the spaced form as a str: what a match adds to the result */
+    uint64_t seen;      /* as Slot.seen */
+    int32_t next;       /* the next phrase anchored on the same word, plus one; 0: none */
+} Phrase;
 
 typedef struct {
     Slot *slots;     /* aligned on a cache line, inside `memory` */
@@ -46,6 +57,8 @@ typedef struct {
     PyObject_HEAD
     Table words;
     Table prefixes;
+    Phrase *phrases;
+    Py_ssize_t phrase_count;
     unsigned char *prefix_length; /* prefix_length[n] != 0: some prefix has n characters */
     Py_ssize_t longest_prefix;
     /* Bit h(first 3 characters) is set for every prefix: a term whose first three
@@ -167,6 +180,11 @@ static int table_add(Table *table, PyObject *text, PyObject *key, uint64_t *hash
 static void Scanner_dealloc(Scanner *self) {
     table_free(&self->words);
     table_free(&self->prefixes);
+    for (Py_ssize_t i = 0; i < self->phrase_count; i++) {
+        PyMem_Free(self->phrases[i].chars);
+        Py_XDECREF(self->phrases[i].key);
+    }
+    PyMem_Free(self->phrases);
     PyMem_Free(self->prefix_length);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -191,10 +209,56 @@ static PyObject *as_str_list(PyObject *iterable, const char *what) {
     return list;
 }
 
+/* Adds phrase (needle, anchor) to self->phrases[index]: the anchor goes into the word
+ * table (sized for it), and the phrase into its anchor's chain. */
+static int add_phrase(Scanner *self, PyObject *item, Py_ssize_t index) {
+    PyObject *needle, *anchor;
+    if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UU", &needle, &anchor)) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "phrases must be (spaced form, anchor word) pairs");
+        }
+        return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(needle) < 0 || PyUnicode_READY(anchor) < 0) return -1;
+#endif
+    PyObject *spaced_anchor = PyUnicode_FromFormat(" %U ", anchor);
+    if (spaced_anchor == NULL) return -1;
+    Py_ssize_t at = PyUnicode_GET_LENGTH(anchor) == 0
+                        ? -1
+                        : PyUnicode_Find(needle, spaced_anchor, 0, PyUnicode_GET_LENGTH(needle), 1);
+    Py_DECREF(spaced_anchor);
+    if (at == -2) return -1;
+    if (at < 0) {
+        PyErr_SetString(PyExc_ValueError, "a phrase's anchor must be one of its words, "
+                                          "with a space on each side");
+        return -1;
+    }
+    uint64_t hash;
+    if (table_add(&self->words, anchor, anchor, &hash) < 0) return -1;
+    set_bit(self->word_filter, hash);
+    Py_UCS4 *anchor_chars = PyUnicode_AsUCS4Copy(anchor);
+    if (anchor_chars == NULL) return -1;
+    Slot *slot = find_ucs4(&self->words, hash, anchor_chars, 0, PyUnicode_GET_LENGTH(anchor));
+    PyMem_Free(anchor_chars);
+    Phrase *phrase = &self->phrases[index];
+    phrase->chars = PyUnicode_AsUCS4Copy(needle);
+    if (phrase->chars == NULL) return -1;
+    phrase->length = PyUnicode_GET_LENGTH(needle);
+    phrase->offset = at + 1;
+    Py_INCREF(needle);
+    phrase->key = needle;
+    phrase->next = slot->phrases;
+    slot->phrases = (int32_t)(index + 1);
+    return 0;
+}
+
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"words", "prefixes", NULL};
-    PyObject *words_arg, *prefixes_arg;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", keywords, &words_arg, &prefixes_arg))
+    static char *keywords[] = {"words", "prefixes", "phrases", NULL};
+    PyObject *words_arg, *prefixes_arg, *phrases_arg = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O", keywords, &words_arg, &prefixes_arg,
+                                     &phrases_arg))
         return -1;
     if (self->words.slots != NULL || self->prefixes.slots != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a LexiconScanner is initialised once");
@@ -207,13 +271,29 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
         Py_DECREF(words);
         return -1;
     }
+    PyObject *phrases = phrases_arg == NULL ? PyList_New(0) : PySequence_List(phrases_arg);
+    if (phrases == NULL) {
+        Py_DECREF(words);
+        Py_DECREF(prefixes);
+        return -1;
+    }
     int status = -1;
+    Py_ssize_t phrase_count = PyList_GET_SIZE(phrases);
+    if (phrase_count >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many phrases");
+        goto done;
+    }
     Py_ssize_t longest = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(prefixes); i++) {
         Py_ssize_t length = PyUnicode_GET_LENGTH(PyList_GET_ITEM(prefixes, i));
         if (length > longest) longest = length;
     }
-    if (table_alloc(&self->words, PyList_GET_SIZE(words)) < 0) goto done;
+    if (table_alloc(&self->words, PyList_GET_SIZE(words) + phrase_count) < 0) goto done;
+    self->phrases = PyMem_Calloc((size_t)phrase_count + 1, sizeof(Phrase));
+    if (self->phrases == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     if (table_alloc(&self->prefixes, PyList_GET_SIZE(prefixes)) < 0) goto done;
     self->prefix_length = PyMem_Calloc((size_t)longest + 1, 1);
     if (self->prefix_length == NULL) {
@@ -247,10 +327,15 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
             set_bit(self->heads, hash);
         }
     }
+    for (Py_ssize_t i = 0; i < phrase_count; i++) {
+        if (add_phrase(self, PyList_GET_ITEM(phrases, i), i) < 0) goto done;
+        self->phrase_count = i + 1;
+    }
     status = 0;
 done:
     Py_DECREF(words);
     Py_DECREF(prefixes);
+    Py_DECREF(phrases);
     return status;
 }
 
@@ -260,11 +345,33 @@ static inline int add_once(const Scanner *self, Slot *slot, PyObject *found) {
     return PySet_Add(found, slot->key);
 }
 
+/* Adds the phrases anchored on the word at chars[start:...] that the text holds there. */
+#define DEFINE_PHRASES(NAME, CHAR)                                                            \
+    static int NAME(const Scanner *self, const Slot *slot, const CHAR *chars,                 \
+                    Py_ssize_t start, Py_ssize_t end, PyObject *found) {                      \
+        for (int32_t next = slot->phrases; next != 0;) {                                      \
+            Phrase *phrase = &self->phrases[next - 1];                                        \
+            next = phrase->next;                                                              \
+            Py_ssize_t at = start - phrase->offset;                                           \
+            if (phrase->seen == self->scans || at < 0 || phrase->length > end - at) continue; \
+            Py_ssize_t k = 0;                                                                 \
+            while (k < phrase->length && phrase->chars[k] == (Py_UCS4)chars[at + k]) k++;    \
+            if (k < phrase->length) continue;                                                 \
+            phrase->seen = self->scans;                                                       \
+            if (PySet_Add(found, phrase->key) < 0) return -1;                                 \
+        }                                                                                     \
+        return 0;                                                                             \
+    }
+
+DEFINE_PHRASES(phrases_ucs1, Py_UCS1)
+DEFINE_PHRASES(phrases_ucs2, Py_UCS2)
+DEFINE_PHRASES(phrases_ucs4, Py_UCS4)
+
 /* One loop per string kind, so that each character is a plain array load. A term is
  * probed whole in the word table; its first n characters in the prefix table for each n
  * some prefix has, unless the head filter shows that no prefix starts like the term.
  * Past the prefixes' reach, a term's characters only extend its hash: a tight loop. */
-#define DEFINE_SCAN(NAME, CHAR, FIND)                                                         \
+#define DEFINE_SCAN(NAME, CHAR, FIND, PHRASES)                                                \
     static int NAME(const Scanner *self, const CHAR *chars, Py_ssize_t end, PyObject *found) { \
         const unsigned char *prefix_length = self->prefix_length;                            \
         const Py_ssize_t longest_prefix = self->longest_prefix;                              \
@@ -298,14 +405,17 @@ static inline int add_once(const Scanner *self, Slot *slot, PyObject *found) {
             if (bit_is_set(self->word_filter, hash)) {                                        \
                 Slot *slot = FIND(&self->words, hash, chars, start, i - start);               \
                 if (add_once(self, slot, found) < 0) return -1;                               \
+                if (slot != NULL && slot->phrases != 0 &&                                     \
+                    PHRASES(self, slot, chars, start, end, found) < 0)                        \
+                    return -1;                                                                \
             }                                                                                 \
         }                                                                                     \
         return 0;                                                                             \
     }
 
-DEFINE_SCAN(scan_ucs1, Py_UCS1, find_ucs1)
-DEFINE_SCAN(scan_ucs2, Py_UCS2, find_ucs2)
-DEFINE_SCAN(scan_ucs4, Py_UCS4, find_ucs4)
+DEFINE_SCAN(scan_ucs1, Py_UCS1, find_ucs1, phrases_ucs1)
+DEFINE_SCAN(scan_ucs2, Py_UCS2, find_ucs2, phrases_ucs2)
+DEFINE_SCAN(scan_ucs4, Py_UCS4, find_ucs4, phrases_ucs4)
 
 static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
     if (!PyUnicode_Check(text)) {

@@ -1,7 +1,12 @@
 from collections.abc import Iterable
 
 class LexiconScanner:
-    def __init__(self, words: Iterable[str], prefixes: Iterable[str]) -> None: ...
+    def __init__(
+        self,
+        words: Iterable[str],
+        prefixes: Iterable[str],
+        phrases: Iterable[tuple[str, str]] = (),
+    ) -> None: ...
     def scan(self, spaced: str, /) -> frozenset[str]: ...
 
 class TopicFilter:

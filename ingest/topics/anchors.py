@@ -14,9 +14,10 @@ anchor, guessed from the anchor alone (:func:`anchor_cost`: short words are comm
 
 from __future__ import annotations
 
-from ingest.topics.query import Keyword, Near, Node, Not, Or, Phrase, Prefix, Term
+from ingest.topics.query import Keyword, Near, Node, Not, Or, Phrase, Prefix, Term, phrase_needle
 
-Anchor = tuple[str, str, str]  # (kind, field, value): ("term", "", w), ("prefix", "", p), ...
+# (kind, field, value): ("term", "", w), ("prefix", "", p), ("phrase", "", " a b "), ...
+Anchor = tuple[str, str, str]
 Conjunction = frozenset[Anchor]
 """Anchors that a matching document holds *all* of (``"project nimbus"``: both words)."""
 Clause = frozenset[Conjunction]
@@ -33,8 +34,8 @@ def anchor_clauses(node: Node) -> list[Clause]:
     if isinstance(node, Prefix):
         return [_single(("prefix", "", node.prefix))]
     if isinstance(node, Phrase):
-        exact = node.terms[:-1] if node.last_is_prefix else node.terms
-        return [_single(("term", "", term)) for term in dict.fromkeys(exact)]
+        # The lexicon scan finds the phrase itself (through its anchor word).
+        return [_single(("phrase", "", phrase_needle(node)))] if phrase_anchor_terms(node) else []
     if isinstance(node, Keyword):
         return [] if node.is_prefix else [_single(("keyword", node.field, node.value))]
     if isinstance(node, Not):
@@ -60,6 +61,19 @@ def anchor_clauses(node: Node) -> list[Clause]:
     return [clause for child in children for clause in anchor_clauses(child)]
 
 
+def phrase_anchor_terms(phrase: Phrase) -> tuple[str, ...]:
+    """The word through which the lexicon scan finds a phrase: its rarest whole word
+    (none if it has none, ``"th*"``). Where the scan meets that word, it compares the
+    text around it with the phrase. Looking for every word instead would put the
+    commonest words of the language (``"the hague"``) in every lexicon, and their
+    thousands of occurrences in every scan.
+    """
+    exact = phrase.terms[:-1] if phrase.last_is_prefix else phrase.terms
+    if not exact:
+        return ()
+    return (min(exact, key=lambda term: (anchor_cost(("term", "", term)), term)),)
+
+
 def _single(anchor: Anchor) -> Clause:
     return frozenset({frozenset({anchor})})
 
@@ -81,6 +95,8 @@ def anchor_cost(anchor: Anchor) -> float:
         return 1.0 + 8.0 / max(1, len(value))
     if kind == "prefix":
         return 3.0 + 16.0 / max(1, len(value))
+    if kind == "phrase":  # rarer than any of its words
+        return 0.5 + 8.0 / max(1, len(value))
     return 4.0
 
 
@@ -115,12 +131,13 @@ def clause_sort_key(clause: Clause) -> tuple[float, list[Anchor]]:
 
 
 # Anchors as string keys. A document's words are matched as themselves; its other keys
-# are ``prefix*`` for each indexed prefix one of its words starts with and
-# ``field:value`` for its source and language. Words hold neither ``*`` nor ``:``.
+# are ``prefix*`` for each indexed prefix one of its words starts with, `` a b `` (the
+# spaced form, see phrase_needle) for each indexed phrase it holds, and ``field:value``
+# for its source and language. Words hold no ``*``, ``:`` or space.
 
 
 def anchor_key(anchor: Anchor) -> str:
     kind, field_name, value = anchor
-    if kind == "term":
+    if kind in ("term", "phrase"):
         return value
     return value + "*" if kind == "prefix" else f"{field_name}:{value}"

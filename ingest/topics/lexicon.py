@@ -1,6 +1,7 @@
-"""The words and prefixes a set of queries asks about, found in a text in one pass.
+"""The words, prefixes and phrases a set of queries asks about, found in a text in one pass.
 
-The topic index needs, per article, only which of its queries' words and prefixes occur
+The topic index needs, per article, only which of its queries' words, prefixes and
+phrases occur
 (a few hundred out of thousands of distinct words the article holds). Splitting the
 article into a Python string per token and hashing each into a set costs more than all
 the matching after it, so :class:`Lexicon` scans the tokenised text (the single-spaced
@@ -12,7 +13,10 @@ form, :func:`ingest.topics.tokens.joined_terms`) for the lexicon alone:
   prefix tests of each distinct word remembered across texts (news vocabulary repeats).
 
 Both return the same keys (a property test checks it): each lexicon word that is a term
-of the text, and ``prefix + "*"`` for each lexicon prefix that starts a term.
+of the text, ``prefix + "*"`` for each lexicon prefix that starts a term, and the spaced
+form of each lexicon phrase the text holds (`` project nimbus ``, see
+:func:`~ingest.topics.query.phrase_needle`). A phrase is looked for only where its
+anchor word occurs (:func:`~ingest.topics.anchors.phrase_anchor_terms`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,19 @@ from typing import TYPE_CHECKING, Final, Protocol
 if TYPE_CHECKING:
     from ingest.topics._textscan import LexiconScanner
 
-from ingest.topics.query import MIN_PREFIX_LETTERS, And, Near, Node, Not, Or, Phrase, Prefix, Term
+from ingest.topics.anchors import phrase_anchor_terms
+from ingest.topics.query import (
+    MIN_PREFIX_LETTERS,
+    And,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Term,
+    phrase_needle,
+)
 
 _NativeScanner: type[LexiconScanner] | None
 try:  # the C scanner (ingest/topics/_textscan.c), when pip could compile it
@@ -41,10 +57,14 @@ class _Scanner(Protocol):
     def scan(self, spaced: str, /) -> frozenset[str]: ...
 
 
-def query_lexicon(node: Node) -> tuple[set[str], set[str]]:
-    """(words, prefixes) that evaluating ``node`` can ask about, in any field."""
+Phrases = set[tuple[str, str]]  # (spaced form, anchor word)
+
+
+def query_lexicon(node: Node) -> tuple[set[str], set[str], Phrases]:
+    """(words, prefixes, phrases) that evaluating ``node`` can ask about, in any field."""
     words: set[str] = set()
     prefixes: set[str] = set()
+    phrases: Phrases = set()
     pending = [node]
     while pending:
         current = pending.pop()
@@ -53,18 +73,18 @@ def query_lexicon(node: Node) -> tuple[set[str], set[str]]:
         elif isinstance(current, Prefix):
             prefixes.add(current.prefix)
         elif isinstance(current, Phrase):
-            if current.last_is_prefix:
-                words.update(current.terms[:-1])
-                prefixes.add(current.terms[-1])
-            else:
-                words.update(current.terms)
+            # Found through its anchor word, which is a lexicon word too (the scan
+            # adds it); a phrase without one is answered by a substring search.
+            for anchor in phrase_anchor_terms(current):
+                words.add(anchor)
+                phrases.add((phrase_needle(current), anchor))
         elif isinstance(current, And | Or):
             pending.extend(current.children)
         elif isinstance(current, Not):
             pending.append(current.child)
         elif isinstance(current, Near):
             pending += [current.left, current.right]
-    return words, prefixes
+    return words, prefixes, phrases
 
 
 class PythonScanner:
@@ -72,8 +92,14 @@ class PythonScanner:
 
     LIMIT = 500_000  # distinct words whose prefix keys are remembered; then afresh
 
-    def __init__(self, words: Iterable[str], prefixes: Iterable[str]) -> None:
-        self._words = frozenset(words)
+    def __init__(
+        self, words: Iterable[str], prefixes: Iterable[str], phrases: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        by_anchor: dict[str, list[str]] = defaultdict(list)
+        for needle, anchor in sorted(set(phrases)):
+            by_anchor[anchor].append(needle)
+        self._phrases = dict(by_anchor)
+        self._words = frozenset(words) | self._phrases.keys()
         by_head: dict[str, list[str]] = defaultdict(list)
         short: list[str] = []
         for prefix in sorted(set(prefixes)):
@@ -95,6 +121,8 @@ class PythonScanner:
         # split(" ") like the C scanner: only U+0020 separates (runs give "" terms).
         terms = set(spaced.split(" "))
         found = terms.intersection(self._words)
+        for anchor in found.intersection(self._phrases):
+            found.update(needle for needle in self._phrases[anchor] if needle in spaced)
         if not self._has_prefixes:
             return frozenset(found)
         if len(self._no_prefix) + len(self._prefix_keys) >= self.LIMIT:
@@ -114,22 +142,34 @@ class PythonScanner:
 
 
 class Lexicon:
-    """A fixed set of words and prefixes; :meth:`scan` tells which occur in a text."""
+    """A fixed set of words, prefixes and phrases; :meth:`scan` tells which occur in a text.
 
-    __slots__ = ("_scanner", "native", "prefixes", "words")
+    ``phrases`` are (spaced form, anchor word) pairs; each anchor is a word of the
+    lexicon too.
+    """
+
+    __slots__ = ("_scanner", "native", "phrases", "prefixes", "words")
 
     def __init__(
-        self, words: Iterable[str], prefixes: Iterable[str], *, native: bool = True
+        self,
+        words: Iterable[str],
+        prefixes: Iterable[str],
+        phrases: Iterable[tuple[str, str]] = (),
+        *,
+        native: bool = True,
     ) -> None:
         # Empty strings would be "in" every text as prefixes: never part of a lexicon.
-        self.words = frozenset(word for word in words if word)
+        self.phrases = frozenset(phrases)
+        self.words = frozenset(word for word in words if word) | {a for _, a in self.phrases}
         self.prefixes = frozenset(prefix for prefix in prefixes if prefix)
         self.native = native and _NativeScanner is not None
         scanner: _Scanner
         if self.native and _NativeScanner is not None:
-            scanner = _NativeScanner(sorted(self.words), sorted(self.prefixes))
+            scanner = _NativeScanner(
+                sorted(self.words), sorted(self.prefixes), sorted(self.phrases)
+            )
         else:
-            scanner = PythonScanner(self.words, self.prefixes)
+            scanner = PythonScanner(self.words, self.prefixes, self.phrases)
         self._scanner = scanner
 
     @classmethod
@@ -137,18 +177,21 @@ class Lexicon:
         """Every word and prefix that evaluating any of ``nodes`` can ask about."""
         words: set[str] = set()
         prefixes: set[str] = set()
+        phrases: Phrases = set()
         for node in nodes:
-            node_words, node_prefixes = query_lexicon(node)
+            node_words, node_prefixes, node_phrases = query_lexicon(node)
             words |= node_words
             prefixes |= node_prefixes
-        return cls(words, prefixes, native=native)
+            phrases |= node_phrases
+        return cls(words, prefixes, phrases, native=native)
 
     def covers(self, node: Node) -> bool:
-        """Whether every word and prefix of ``node`` is in this lexicon."""
-        words, prefixes = query_lexicon(node)
-        return words <= self.words and prefixes <= self.prefixes
+        """Whether every word, prefix and phrase of ``node`` is in this lexicon."""
+        words, prefixes, phrases = query_lexicon(node)
+        return words <= self.words and prefixes <= self.prefixes and phrases <= self.phrases
 
     def scan(self, spaced: str) -> frozenset[str]:
         """The lexicon's words that are terms of ``spaced`` (terms separated by U+0020),
-        and ``prefix*`` for each prefix that starts one of its terms."""
+        ``prefix*`` for each prefix that starts one of its terms, and the spaced form of
+        each phrase it holds."""
         return self._scanner.scan(spaced)

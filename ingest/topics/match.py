@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+from ingest.topics.anchors import phrase_anchor_terms
 from ingest.topics.lexicon import Lexicon
 from ingest.topics.query import (
     DEFAULT_FIELDS,
@@ -32,6 +33,7 @@ from ingest.topics.query import (
     Term,
     leaf_label,
     near_leaves,
+    phrase_needle,
 )
 from ingest.topics.tokens import joined_terms, token_offsets
 
@@ -278,13 +280,6 @@ class PreparedDocument:
         view._vocabulary = default | author_keys if author_keys else default
         return view
 
-    def has_prefix(self, prefix: str, names: tuple[str, ...]) -> bool:
-        """Whether a term of one of the fields ``names`` starts with ``prefix``."""
-        if self.lexicon is not None and names == _DEFAULT_FIELD_NAMES:
-            return prefix + "*" in self.default_vocab  # scoped: title and text at once
-        fields = self.fields
-        return any(fields[name].has_prefix(prefix) for name in names)
-
 
 def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
     """(field, value) pairs a ``source:``/``lang:`` keyword could equal for this document."""
@@ -304,16 +299,20 @@ def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:
 # --- spans of leaves ---------------------------------------------------------------------
 
 
-def phrase_needle(phrase: Phrase) -> str:
-    """The phrase as a substring of :attr:`FieldTokens.spaced`: tokens hold no spaces,
-    so in `` a b c `` the phrase "a b" is exactly `` a b `` and "a b*" is `` a b`` (then
-    any rest of the last token)."""
-    return " " + " ".join(phrase.terms) + ("" if phrase.last_is_prefix else " ")
+@functools.lru_cache(maxsize=16_384)
+def phrase_screen(phrase: Phrase) -> tuple[frozenset[str], frozenset[str]]:
+    """Keys a document must hold to contain ``phrase``, a cheap test before the
+    substring search: its whole words; for a scoped document
+    (:meth:`PreparedDocument.scoped`), the phrase's own key, which the lexicon scan
+    adds where the phrase occurs (none if the phrase has no whole word: ``"th*"``)."""
+    exact = phrase.terms[:-1] if phrase.last_is_prefix else phrase.terms
+    scoped = frozenset({phrase_needle(phrase)}) if phrase_anchor_terms(phrase) else frozenset()
+    return frozenset(exact), scoped
 
 
 def _phrase_starts(tokens: FieldTokens, phrase: Phrase) -> list[int]:
-    exact = phrase.terms[:-1] if phrase.last_is_prefix else phrase.terms
-    if not all(term in tokens.within for term in exact):
+    every_word, phrase_key = phrase_screen(phrase)
+    if not (every_word if tokens._lexicon is None else phrase_key) <= tokens.within:
         return []
     return tokens.starts_of(phrase_needle(phrase))
 
@@ -373,16 +372,37 @@ def _compile_term(node: Term) -> Predicate:
 
 def _compile_prefix(node: Prefix) -> Predicate:
     prefix, names = node.prefix, tuple(sorted(node.fields))
-    return lambda doc: doc.has_prefix(prefix, names)
+    key, needle = prefix + "*", " " + prefix
+    if names == _DEFAULT_FIELD_NAMES:
+
+        def in_title_or_text(doc: PreparedDocument) -> bool:
+            if doc.lexicon is not None:  # scoped: one set holds title's and text's keys
+                return key in doc.default_vocab
+            fields = doc.fields
+            return needle in fields["text"].spaced or needle in fields["title"].spaced
+
+        return in_title_or_text
+    return lambda doc: any(doc.fields[name].has_prefix(prefix) for name in names)
 
 
 def _compile_phrase(node: Phrase) -> Predicate:
     names = tuple(sorted(node.fields))
-    required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
+    every_word, phrase_key = phrase_screen(node)
     needle = phrase_needle(node)
+    if phrase_key and names == _DEFAULT_FIELD_NAMES:
+
+        def in_title_or_text(doc: PreparedDocument) -> bool:
+            if doc.lexicon is not None:  # scoped: the scan found the phrase or not
+                return needle in doc.default_vocab
+            if not every_word <= doc.default_vocab:
+                return False
+            fields = doc.fields
+            return needle in fields["text"].spaced or needle in fields["title"].spaced
+
+        return in_title_or_text
 
     def matches(doc: PreparedDocument) -> bool:
-        if not required <= doc.vocabulary:
+        if not (every_word if doc.lexicon is None else phrase_key) <= doc.vocabulary:
             return False
         return any(doc.fields[name].has_sequence(needle) for name in names)
 
@@ -520,8 +540,8 @@ def compile_screen(node: Node) -> Predicate:
     if isinstance(node, Term | Keyword):
         return compile_node(node)
     if isinstance(node, Phrase):
-        required = frozenset(node.terms[:-1] if node.last_is_prefix else node.terms)
-        return lambda doc: required <= doc.vocabulary
+        every_word, phrase_key = phrase_screen(node)
+        return lambda doc: (every_word if doc.lexicon is None else phrase_key) <= doc.vocabulary
     if isinstance(node, Near):
         left, right = compile_screen(node.left), compile_screen(node.right)
         return lambda doc: left(doc) and right(doc)

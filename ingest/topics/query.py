@@ -122,6 +122,13 @@ class Near:
     distance: int
 
 
+def phrase_needle(phrase: Phrase) -> str:
+    """The phrase as a substring of a field's single-spaced terms (`` a b c ``): tokens
+    hold no spaces, so the phrase "a b" is exactly `` a b `` and "a b*" is `` a b``
+    (then any rest of the last token)."""
+    return " " + " ".join(phrase.terms) + ("" if phrase.last_is_prefix else " ")
+
+
 Leaf = Term | Prefix | Phrase
 Node = Term | Prefix | Phrase | Keyword | And | Or | Not | Near
 

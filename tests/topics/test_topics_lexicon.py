@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest.topics.anchors import phrase_anchor_terms
 from ingest.topics.lexicon import NATIVE_AVAILABLE, Lexicon, query_lexicon
-from ingest.topics.query import parse_query
+from ingest.topics.query import DEFAULT_FIELDS, Phrase, parse_query, phrase_needle
 from ingest.topics.tokens import joined_terms, python_squeeze_spaces, regex_terms
 
 
@@ -107,28 +108,51 @@ words = st.text(alphabet=st.sampled_from(list("abcé北😀")), min_size=1, max_
 @given(
     st.lists(words, max_size=8),
     st.lists(words, max_size=5),
+    st.lists(st.tuples(st.lists(words, min_size=1, max_size=3), st.booleans()), max_size=4),
     st.lists(st.one_of(words, st.just(" "), st.just("  ")), max_size=25),
 )
 def test_c_and_python_scanners_find_the_same_keys(
-    lexicon_words: list[str], prefixes: list[str], pieces: list[str]
+    lexicon_words: list[str],
+    prefixes: list[str],
+    phrase_terms: list[tuple[list[str], bool]],
+    pieces: list[str],
 ) -> None:
     spaced = " " + " ".join(pieces) + " "
-    native = Lexicon(lexicon_words, prefixes)
-    python = Lexicon(lexicon_words, prefixes, native=False)
+    phrases = set()
+    for terms_of_phrase, last_is_prefix in phrase_terms:
+        phrase = Phrase(tuple(terms_of_phrase), DEFAULT_FIELDS, last_is_prefix)
+        phrases.update((phrase_needle(phrase), anchor) for anchor in phrase_anchor_terms(phrase))
+    native = Lexicon(lexicon_words, prefixes, phrases)
+    python = Lexicon(lexicon_words, prefixes, phrases, native=False)
     assert native.native and not python.native
     terms = set(spaced.split(" "))
-    expected = {w for w in lexicon_words if w in terms} | {
-        p + "*" for p in prefixes if any(t.startswith(p) for t in terms if t)
-    }
+    expected = (
+        {w for w in native.words if w in terms}
+        | {p + "*" for p in prefixes if any(t.startswith(p) for t in terms if t)}
+        | {needle for needle, _ in phrases if needle in spaced}
+    )
     assert python.scan(spaced) == expected
     assert native.scan(spaced) == expected
 
 
+@needs_native
+def test_phrases_are_found_where_their_anchor_word_is() -> None:
+    phrases = [(" project nimbus ", "project"), (" the hague", "hague"), (" go go ", "go")]
+    with pytest.raises(ValueError, match="anchor"):
+        Lexicon([], [], phrases)  # "hague" is the prefix term, not a whole word
+    lexicon = Lexicon(["x"], [], [(" project nimbus ", "project"), (" go go ", "go")])
+    assert lexicon.scan(" project nimbus ") == {"project", " project nimbus "}
+    assert lexicon.scan(" project nimbu x ") == {"project", "x"}
+    assert lexicon.scan(" go go go ") == {"go", " go go "}
+    assert lexicon.scan(" nimbus project ") == {"project"}
+
+
 def test_a_lexicon_holds_every_word_and_prefix_a_query_can_ask_about() -> None:
     node = parse_query('(azure OR "project nimbus" OR "google clo*") NEAR/3 contract* NOT x')
-    words, prefixes = query_lexicon(node)
-    assert words == {"azure", "project", "nimbus", "google", "x"}
-    assert prefixes == {"clo", "contract"}
+    words, prefixes, phrases = query_lexicon(node)
+    assert words == {"azure", "project", "google", "x"}  # each phrase's anchor word
+    assert prefixes == {"contract"}  # a phrase's last prefix is in its spaced form
+    assert phrases == {(" project nimbus ", "project"), (" google clo", "google")}
     lexicon = Lexicon.of_queries([node])
     assert lexicon.covers(node)
     assert not lexicon.covers(parse_query("aws"))
