@@ -135,6 +135,28 @@ def test_c_and_python_scanners_find_the_same_keys(
     assert native.scan(spaced) == expected
 
 
+long_words = st.text(alphabet=st.sampled_from(list("abé")), min_size=1, max_size=20)
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(long_words, max_size=6),
+    st.lists(long_words, max_size=4),
+    st.lists(st.one_of(long_words, st.just(" ")), max_size=30),
+)
+def test_the_chunked_latin1_scan_finds_what_the_general_scan_finds(
+    lexicon_words: list[str], prefixes: list[str], pieces: list[str]
+) -> None:
+    """A 1-byte text is scanned eight characters per load; the same terms in a 2-byte
+    text (one more word, 北) take the character loop: the keys must be the same."""
+    lexicon = Lexicon(lexicon_words, prefixes)
+    spaced = " " + " ".join(pieces) + " "
+    wide = spaced + "北 "
+    assert lexicon.scan(spaced) == lexicon.scan(wide)
+    assert lexicon.scan(spaced) == Lexicon(lexicon_words, prefixes, native=False).scan(spaced)
+
+
 @needs_native
 def test_phrases_are_found_where_their_anchor_word_is() -> None:
     phrases = [(" project nimbus ", "project"), (" the hague", "hague"), (" go go ", "go")]
