@@ -39,6 +39,7 @@ typedef struct {
     PyObject *key;        /* what a hit adds to the result: the word, or the prefix and "*" */
     uint64_t seen;        /* the scan that last added `key`: each key is added once per scan */
     Py_UCS4 *long_chars;  /* the characters, when they do not fit inline_chars; else NULL */
+    int32_t number;       /* the key's number given by bind(), plus one; 0: none */
 } Entry;
 
 /* A phrase is found through its anchor word (one of its words, the rarest): where the
@@ -50,7 +51,15 @@ typedef struct {
     PyObject *key;      /* the spaced form as a str: what a match adds to the result */
     uint64_t seen;      /* as Entry.seen */
     int32_t next;       /* the next phrase anchored on the same word, plus one; 0: none */
+    int32_t number;     /* as Entry.number */
 } Phrase;
+
+/* The numbers of the keys a scan added (scan_numbered), for a bound TopicFilter. */
+typedef struct {
+    int collect;
+    int32_t *numbers;
+    Py_ssize_t count, capacity;
+} Numbers;
 
 typedef struct {
     Slot *slots;     /* aligned on a cache line, inside `memory` */
@@ -77,6 +86,7 @@ typedef struct {
      * at each prefix length, most of which hold no prefix that starts like it. */
     unsigned char prefix_filter[(1u << 16) / 8];
     uint64_t scans; /* scans so far: Entry.seen compares with it */
+    Numbers *numbers; /* scratch of scan_numbered: used under the GIL, within one call */
 } Scanner;
 
 /* The hash of a string. One made only of characters below 256 (most words) is hashed
@@ -251,6 +261,8 @@ static void Scanner_dealloc(Scanner *self) {
         Py_XDECREF(self->phrases[i].key);
     }
     PyMem_Free(self->phrases);
+    if (self->numbers != NULL) PyMem_Free(self->numbers->numbers);
+    PyMem_Free(self->numbers);
     PyMem_Free(self->prefix_length);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -358,7 +370,8 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
     self->shortest_prefix = shortest;
     if (table_alloc(&self->words, PyList_GET_SIZE(words) + phrase_count) < 0) goto done;
     self->phrases = PyMem_Calloc((size_t)phrase_count + 1, sizeof(Phrase));
-    if (self->phrases == NULL) {
+    self->numbers = PyMem_Calloc(1, sizeof(Numbers));
+    if (self->phrases == NULL || self->numbers == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -407,12 +420,30 @@ done:
     return status;
 }
 
+static int note_number(Numbers *numbers, int32_t number) {
+    if (numbers->count == numbers->capacity) {
+        Py_ssize_t capacity = numbers->capacity ? numbers->capacity * 2 : 64;
+        int32_t *grown = PyMem_Realloc(numbers->numbers, (size_t)capacity * sizeof(int32_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        numbers->numbers = grown;
+        numbers->capacity = capacity;
+    }
+    numbers->numbers[numbers->count++] = number;
+    return 0;
+}
+
 static inline int add_once(const Scanner *self, const Table *table, const Slot *slot,
                            PyObject *found) {
     if (slot == NULL) return 0;
     Entry *entry = &table->entries[slot - table->slots];
     if (entry->seen == self->scans) return 0;
     entry->seen = self->scans;
+    if (entry->number != 0 && self->numbers->collect &&
+        note_number(self->numbers, entry->number - 1) < 0)
+        return -1;
     return PySet_Add(found, entry->key);
 }
 
@@ -429,6 +460,9 @@ static inline int add_once(const Scanner *self, const Table *table, const Slot *
             while (k < phrase->length && phrase->chars[k] == (Py_UCS4)chars[at + k]) k++;    \
             if (k < phrase->length) continue;                                                 \
             phrase->seen = self->scans;                                                       \
+            if (phrase->number != 0 && self->numbers->collect &&                              \
+                note_number(self->numbers, phrase->number - 1) < 0)                           \
+                return -1;                                                                    \
             if (PySet_Add(found, phrase->key) < 0) return -1;                                 \
         }                                                                                     \
         return 0;                                                                             \
@@ -581,18 +615,20 @@ static int scan_ucs1_chunked(const Scanner *self, const Py_UCS1 *chars, Py_ssize
 }
 #endif
 
-static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
+static PyObject *scan_text(Scanner *self, PyObject *text, int collect) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "scan() takes a str");
         return NULL;
     }
-    if (self->words.slots == NULL || self->prefixes.slots == NULL) {
+    if (self->words.slots == NULL || self->prefixes.slots == NULL || self->numbers == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the LexiconScanner was not initialised");
         return NULL;
     }
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0) return NULL;
 #endif
+    self->numbers->collect = collect;
+    self->numbers->count = 0;
     /* PySet_Add may fill a frozenset that no other code has seen yet. */
     PyObject *found = PyFrozenSet_New(NULL);
     if (found == NULL) return NULL;
@@ -619,6 +655,96 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
         return NULL;
     }
     return found;
+}
+
+static PyObject *Scanner_scan(Scanner *self, PyObject *text) {
+    return scan_text(self, text, 0);
+}
+
+/* scan_numbered(text) -> (keys, numbers): numbers as bytes of native int32. */
+static PyObject *Scanner_scan_numbered(Scanner *self, PyObject *text) {
+    PyObject *found = scan_text(self, text, 1);
+    if (found == NULL) return NULL;
+    PyObject *numbers = PyBytes_FromStringAndSize(
+        (const char *)self->numbers->numbers, self->numbers->count * (Py_ssize_t)sizeof(int32_t));
+    if (numbers == NULL) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, found, numbers);
+    Py_DECREF(found);
+    Py_DECREF(numbers);
+    return pair;
+}
+
+/* The Entry holding key `text` (a str) in `table`, or NULL. */
+static Entry *entry_of(Table *table, PyObject *text, Py_ssize_t length) {
+    Py_UCS4 *chars = PyUnicode_AsUCS4Copy(text);
+    if (chars == NULL) return NULL;
+    Slot *slot = find_ucs4(table, hash_ucs4(chars, length), chars, 0, length);
+    PyMem_Free(chars);
+    return slot == NULL ? NULL : &table->entries[slot - table->slots];
+}
+
+/* bind(keys): numbers this scanner's keys by their position in `keys` (a TopicFilter's
+ * key_list()), for scan_numbered; keys it does not have are passed over. */
+static PyObject *Scanner_bind(Scanner *self, PyObject *keys_arg) {
+    if (self->words.slots == NULL || self->prefixes.slots == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the LexiconScanner was not initialised");
+        return NULL;
+    }
+    PyObject *keys = as_str_list(keys_arg, "keys");
+    if (keys == NULL) return NULL;
+    if (PyList_GET_SIZE(keys) >= INT32_MAX) {
+        Py_DECREF(keys);
+        PyErr_SetString(PyExc_ValueError, "too many keys");
+        return NULL;
+    }
+    Table *tables[] = {&self->words, &self->prefixes};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i <= tables[t]->mask; i++) tables[t]->entries[i].number = 0;
+    PyObject *phrase_at = PyDict_New(); /* spaced form -> index in self->phrases */
+    if (phrase_at == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < self->phrase_count; i++) {
+        self->phrases[i].number = 0;
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL || PyDict_SetItem(phrase_at, self->phrases[i].key, index) < 0) {
+            Py_XDECREF(index);
+            goto fail;
+        }
+        Py_DECREF(index);
+    }
+    for (Py_ssize_t n = 0; n < PyList_GET_SIZE(keys); n++) {
+        PyObject *key = PyList_GET_ITEM(keys, n);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(key);
+        if (length == 0) continue;
+        int32_t number = (int32_t)(n + 1);
+        if (PyUnicode_READ_CHAR(key, 0) == ' ') { /* a phrase's spaced form */
+            PyObject *index = PyDict_GetItemWithError(phrase_at, key);
+            if (index != NULL) self->phrases[PyLong_AsSsize_t(index)].number = number;
+            else if (PyErr_Occurred()) goto fail;
+            continue;
+        }
+        if (PyUnicode_FindChar(key, ':', 0, length, 1) >= 0) continue; /* source:, lang: */
+        Entry *entry;
+        if (PyUnicode_READ_CHAR(key, length - 1) == '*') {
+            PyObject *prefix = PyUnicode_Substring(key, 0, length - 1);
+            if (prefix == NULL) goto fail;
+            entry = length > 1 ? entry_of(&self->prefixes, prefix, length - 1) : NULL;
+            Py_DECREF(prefix);
+        } else {
+            entry = entry_of(&self->words, key, length);
+        }
+        if (PyErr_Occurred()) goto fail;
+        if (entry != NULL) entry->number = number;
+    }
+    Py_DECREF(phrase_at);
+    Py_DECREF(keys);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(phrase_at);
+    Py_DECREF(keys);
+    return NULL;
 }
 
 /* squeeze_spaces(text): runs of U+0020 made one space, with one at each end. */
@@ -907,44 +1033,47 @@ static PyTypeObject JoinerType = {
 
 /* ------------------------------------------------------------------------------------
  * TopicFilter: the topic index's per-document step (ingest.topics.presearch.Plan), the
- * candidate topics of a document from the set of its lexicon keys.
+ * candidate topics of a document from its lexicon keys.
  *
  * Built from (filed, keys, programs, always):
  * - filed: dict key -> sequence of topic numbers filed under it;
- * - keys: the distinct key strings the checks test, referred to by position;
+ * - keys: the distinct key strings the checks test, referred to by position; filed keys
+ *   that are not among them are numbered after them (key_list() gives all, in order);
  * - programs: per topic, its checks as one flat sequence of ints: the number of checks,
  *   then for each check: n, n loose key ids; n, n single key ids; n groups, each as
  *   n, n key ids (see Plan for what loose, singles and groups mean);
  * - always: topics checked for every document.
  * candidates(keys) returns the sorted topic numbers filed under one of `keys` (or always
  * checked) that pass all their checks: the same as Plan.candidates, without a Python
- * object or bytecode per filed topic. Presence of a check key is looked up once per call.
+ * object or bytecode per filed topic. candidates_of(numbers, keys) does the same for a
+ * document whose keys arrive as key numbers (what a LexiconScanner bound to key_list()
+ * reports; no lookup at all) and a set of other keys (source:, lang:).
  */
 typedef struct {
     PyObject_HEAD
-    PyObject *filed;        /* dict: key -> tuple of topic numbers (as Python ints) */
-    PyObject **keys;        /* strong references, key_count of them */
+    PyObject *key_ids;        /* dict: key -> its number */
+    PyObject *key_list;       /* list: number -> key */
     Py_ssize_t key_count;
-    uint64_t *key_stamp;    /* call that last looked key i up ... */
-    unsigned char *key_present; /* ... and what it found */
-    int32_t *programs;      /* all topics' programs, back to back */
-    Py_ssize_t *program_at; /* topic -> offset in programs */
+    uint64_t *key_stamp;      /* the call in which the document was found to hold key i */
+    Py_ssize_t *filed_start;  /* key i's topics: filed_topics[filed_start[i]:filed_start[i+1]] */
+    int32_t *filed_topics;
+    int32_t *programs;        /* all topics' programs, back to back */
+    Py_ssize_t *program_at;   /* topic -> offset in programs */
     Py_ssize_t topic_count;
     int32_t *always;
     Py_ssize_t always_count;
-    uint64_t *topic_stamp;  /* call that last collected topic t */
-    int32_t *found;         /* scratch: topics collected in this call */
+    uint64_t *topic_stamp;    /* the call that last collected topic t */
+    int32_t *found;           /* scratch: topics collected in this call */
+    Py_ssize_t found_count;
     uint64_t calls;
 } Filter;
 
 static void Filter_dealloc(Filter *self) {
-    Py_XDECREF(self->filed);
-    if (self->keys != NULL) {
-        for (Py_ssize_t i = 0; i < self->key_count; i++) Py_XDECREF(self->keys[i]);
-    }
-    PyMem_Free(self->keys);
+    Py_XDECREF(self->key_ids);
+    Py_XDECREF(self->key_list);
     PyMem_Free(self->key_stamp);
-    PyMem_Free(self->key_present);
+    PyMem_Free(self->filed_start);
+    PyMem_Free(self->filed_topics);
     PyMem_Free(self->programs);
     PyMem_Free(self->program_at);
     PyMem_Free(self->always);
@@ -1016,13 +1145,34 @@ static int program_is_valid(const int32_t *program, Py_ssize_t length, Py_ssize_
     return at == length;
 }
 
+/* Numbers key `key` (a str) in self->key_ids / key_list if it is new; its number in *id. */
+static int number_key(Filter *self, PyObject *key, Py_ssize_t *id) {
+    PyObject *known = PyDict_GetItemWithError(self->key_ids, key);
+    if (known != NULL) {
+        *id = PyLong_AsSsize_t(known);
+        return 0;
+    }
+    if (PyErr_Occurred()) return -1;
+    *id = PyList_GET_SIZE(self->key_list);
+    if (*id >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many keys");
+        return -1;
+    }
+    PyObject *number = PyLong_FromSsize_t(*id);
+    if (number == NULL) return -1;
+    int status = PyDict_SetItem(self->key_ids, key, number);
+    Py_DECREF(number);
+    if (status < 0) return -1;
+    return PyList_Append(self->key_list, key);
+}
+
 static int Filter_init(Filter *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"filed", "keys", "programs", "always", NULL};
     PyObject *filed, *keys_arg, *programs_arg, *always_arg;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOO", keywords, &PyDict_Type, &filed,
                                      &keys_arg, &programs_arg, &always_arg))
         return -1;
-    if (self->filed != NULL) {
+    if (self->key_ids != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a TopicFilter is initialised once");
         return -1;
     }
@@ -1035,21 +1185,64 @@ static int Filter_init(Filter *self, PyObject *args, PyObject *kwargs) {
     }
     int status = -1;
     Py_ssize_t topics = PySequence_Fast_GET_SIZE(programs);
-    self->key_count = PyList_GET_SIZE(keys);
-    self->keys = PyMem_Calloc((size_t)self->key_count + 1, sizeof(PyObject *));
+    Py_ssize_t check_keys = PyList_GET_SIZE(keys);
+    self->key_ids = PyDict_New();
+    self->key_list = PyList_New(0);
+    if (self->key_ids == NULL || self->key_list == NULL) goto done;
+    for (Py_ssize_t i = 0; i < check_keys; i++) {
+        Py_ssize_t id;
+        if (number_key(self, PyList_GET_ITEM(keys, i), &id) < 0) goto done;
+        if (id != i) {
+            PyErr_SetString(PyExc_ValueError, "keys must be distinct");
+            goto done;
+        }
+    }
+    /* filed: str keys to tuples of valid topic numbers; its keys numbered after `keys`. */
+    PyObject *key, *value;
+    Py_ssize_t position = 0, filed_total = 0;
+    while (PyDict_Next(filed, &position, &key, &value)) {
+        if (!PyUnicode_Check(key) || !PyTuple_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "filed must map str to tuple of ints");
+            goto done;
+        }
+        Py_ssize_t id;
+        if (number_key(self, key, &id) < 0) goto done;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); i++) {
+            Py_ssize_t topic = PyLong_AsSsize_t(PyTuple_GET_ITEM(value, i));
+            if (topic == -1 && PyErr_Occurred()) goto done;
+            if (topic < 0 || topic >= topics) {
+                PyErr_Format(PyExc_ValueError, "filed: topic %zd is out of range", topic);
+                goto done;
+            }
+        }
+        filed_total += PyTuple_GET_SIZE(value);
+    }
+    self->key_count = PyList_GET_SIZE(self->key_list);
     self->key_stamp = PyMem_Calloc((size_t)self->key_count + 1, sizeof(uint64_t));
-    self->key_present = PyMem_Calloc((size_t)self->key_count + 1, 1);
+    self->filed_start = PyMem_Calloc((size_t)self->key_count + 2, sizeof(Py_ssize_t));
+    self->filed_topics = PyMem_Calloc((size_t)filed_total + 1, sizeof(int32_t));
     self->program_at = PyMem_Calloc((size_t)topics + 1, sizeof(Py_ssize_t));
     self->topic_stamp = PyMem_Calloc((size_t)topics + 1, sizeof(uint64_t));
     self->found = PyMem_Calloc((size_t)topics + 1, sizeof(int32_t));
-    if (!self->keys || !self->key_stamp || !self->key_present || !self->program_at ||
+    if (!self->key_stamp || !self->filed_start || !self->filed_topics || !self->program_at ||
         !self->topic_stamp || !self->found) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < self->key_count; i++) {
-        self->keys[i] = PyList_GET_ITEM(keys, i);
-        Py_INCREF(self->keys[i]);
+    /* filed as arrays by key number: counts, then starts, then the topics. */
+    position = 0;
+    while (PyDict_Next(filed, &position, &key, &value)) {
+        Py_ssize_t id = PyLong_AsSsize_t(PyDict_GetItem(self->key_ids, key));
+        self->filed_start[id + 2] += PyTuple_GET_SIZE(value);
+    }
+    for (Py_ssize_t i = 2; i <= self->key_count + 1; i++)
+        self->filed_start[i] += self->filed_start[i - 1];
+    position = 0;
+    while (PyDict_Next(filed, &position, &key, &value)) {
+        Py_ssize_t id = PyLong_AsSsize_t(PyDict_GetItem(self->key_ids, key));
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); i++)
+            self->filed_topics[self->filed_start[id + 1]++] =
+                (int32_t)PyLong_AsSsize_t(PyTuple_GET_ITEM(value, i));
     }
     /* Programs, back to back. */
     Py_ssize_t total = 0;
@@ -1067,7 +1260,7 @@ static int Filter_init(Filter *self, PyObject *args, PyObject *kwargs) {
                              "programs");
         if (parts[t] == NULL) {
             parsed = 0;
-        } else if (!program_is_valid(parts[t], lengths[t], self->key_count)) {
+        } else if (!program_is_valid(parts[t], lengths[t], check_keys)) {
             PyErr_Format(PyExc_ValueError, "programs: topic %zd is malformed", t);
             parsed = 0;
         } else {
@@ -1096,25 +1289,6 @@ static int Filter_init(Filter *self, PyObject *args, PyObject *kwargs) {
     self->topic_count = topics;
     self->always = int_array(always_arg, topics, &self->always_count, "always");
     if (self->always == NULL) goto done;
-    /* filed: every value must be a tuple of valid topic numbers (checked once here). */
-    PyObject *key, *value;
-    Py_ssize_t position = 0;
-    while (PyDict_Next(filed, &position, &key, &value)) {
-        if (!PyUnicode_Check(key) || !PyTuple_Check(value)) {
-            PyErr_SetString(PyExc_TypeError, "filed must map str to tuple of ints");
-            goto done;
-        }
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); i++) {
-            Py_ssize_t topic = PyLong_AsSsize_t(PyTuple_GET_ITEM(value, i));
-            if (topic == -1 && PyErr_Occurred()) goto done;
-            if (topic < 0 || topic >= topics) {
-                PyErr_Format(PyExc_ValueError, "filed: topic %zd is out of range", topic);
-                goto done;
-            }
-        }
-    }
-    self->filed = PyDict_Copy(filed); /* a private copy: nobody can change it later */
-    if (self->filed == NULL) goto done;
     status = 0;
 done:
     Py_DECREF(keys);
@@ -1122,29 +1296,32 @@ done:
     return status;
 }
 
-/* Whether check key `id` is in the document's set (looked up once per call). */
-static inline int key_present(Filter *self, PyObject *document_keys, int32_t id) {
-    if (self->key_stamp[id] != self->calls) {
-        int found = PySet_Contains(document_keys, self->keys[id]);
-        if (found < 0) return -1;
-        self->key_stamp[id] = self->calls;
-        self->key_present[id] = (unsigned char)found;
+/* Notes that the document holds key `id`, and collects the topics filed under it. */
+static inline void hold_key(Filter *self, Py_ssize_t id) {
+    if (self->key_stamp[id] == self->calls) return;
+    self->key_stamp[id] = self->calls;
+    for (Py_ssize_t i = self->filed_start[id]; i < self->filed_start[id + 1]; i++) {
+        int32_t topic = self->filed_topics[i];
+        if (self->topic_stamp[topic] != self->calls) {
+            self->topic_stamp[topic] = self->calls;
+            self->found[self->found_count++] = topic;
+        }
     }
-    return self->key_present[id];
 }
 
-/* Runs topic `topic`'s program: 1 if every check holds, 0 if one fails, -1 on error. */
-static int passes(Filter *self, PyObject *document_keys, Py_ssize_t topic) {
+static inline int holds(const Filter *self, int32_t id) {
+    return self->key_stamp[id] == self->calls;
+}
+
+/* Runs topic `topic`'s program: whether every check holds. */
+static int passes(const Filter *self, Py_ssize_t topic) {
     const int32_t *p = self->programs + self->program_at[topic];
     int32_t checks = *p++;
     for (int32_t c = 0; c < checks; c++) {
         /* Loose: the document must hold one of them. */
         int32_t n = *p++;
         int any = 0;
-        for (int32_t k = 0; k < n && !any; k++) {
-            any = key_present(self, document_keys, p[k]);
-            if (any < 0) return -1;
-        }
+        for (int32_t k = 0; k < n && !any; k++) any = holds(self, p[k]);
         if (!any) return 0;
         p += n;
         int32_t singles = *p++;
@@ -1153,26 +1330,18 @@ static int passes(Filter *self, PyObject *document_keys, Py_ssize_t topic) {
         int32_t groups = *p++;
         if (groups == 0) continue;
         /* With groups, the whole clause: a single, or every key of some group. */
-        int holds = 0;
-        for (int32_t k = 0; k < singles && !holds; k++) {
-            int found = key_present(self, document_keys, single[k]);
-            if (found < 0) return -1;
-            holds = found;
-        }
+        int whole = 0;
+        for (int32_t k = 0; k < singles && !whole; k++) whole = holds(self, single[k]);
         for (int32_t g = 0; g < groups; g++) {
             int32_t size = *p++;
-            if (!holds) {
+            if (!whole) {
                 int all = 1;
-                for (int32_t k = 0; k < size && all; k++) {
-                    int found = key_present(self, document_keys, p[k]);
-                    if (found < 0) return -1;
-                    all = found;
-                }
-                holds = all;
+                for (int32_t k = 0; k < size && all; k++) all = holds(self, p[k]);
+                whole = all;
             }
             p += size;
         }
-        if (!holds) return 0;
+        if (!whole) return 0;
     }
     return 1;
 }
@@ -1182,54 +1351,47 @@ static int compare_int32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static PyObject *Filter_candidates(Filter *self, PyObject *document_keys) {
-    if (self->filed == NULL) {
+static int Filter_ready(const Filter *self) {
+    if (self->key_ids == NULL || self->always == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "TopicFilter was not initialised");
-        return NULL;
+        return 0;
     }
-    if (!PyAnySet_Check(document_keys)) {
-        PyErr_SetString(PyExc_TypeError, "candidates() takes a set or frozenset of keys");
-        return NULL;
-    }
+    return 1;
+}
+
+static void begin_call(Filter *self) {
     self->calls++;
-    Py_ssize_t found = 0;
-    PyObject *iterator = PyObject_GetIter(document_keys);
-    if (iterator == NULL) return NULL;
+    self->found_count = 0;
+}
+
+/* Holds every key of `keys` (any iterable of str) this filter numbers. */
+static int hold_keys(Filter *self, PyObject *keys) {
+    PyObject *iterator = PyObject_GetIter(keys);
+    if (iterator == NULL) return -1;
     PyObject *key;
     while ((key = PyIter_Next(iterator)) != NULL) {
-        PyObject *topics = PyDict_GetItemWithError(self->filed, key);
-        Py_DECREF(key); /* the set still holds it */
-        if (topics == NULL) {
-            if (PyErr_Occurred()) {
-                Py_DECREF(iterator);
-                return NULL;
-            }
-            continue;
-        }
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(topics); i++) {
-            /* Validated at init: small non-negative ints below topic_count. */
-            Py_ssize_t topic = PyLong_AsSsize_t(PyTuple_GET_ITEM(topics, i));
-            if (self->topic_stamp[topic] != self->calls) {
-                self->topic_stamp[topic] = self->calls;
-                self->found[found++] = (int32_t)topic;
-            }
-        }
+        PyObject *id = PyUnicode_Check(key) ? PyDict_GetItemWithError(self->key_ids, key) : NULL;
+        Py_DECREF(key); /* the iterable still holds it */
+        if (id != NULL) hold_key(self, PyLong_AsSsize_t(id));
+        else if (PyErr_Occurred()) break;
     }
     Py_DECREF(iterator);
-    if (PyErr_Occurred()) return NULL;
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The candidates once the document's keys are held: always-checked topics added, each
+ * collected topic's program run, the survivors sorted into a list. */
+static PyObject *finish_call(Filter *self) {
     for (Py_ssize_t i = 0; i < self->always_count; i++) {
         int32_t topic = self->always[i];
         if (self->topic_stamp[topic] != self->calls) {
             self->topic_stamp[topic] = self->calls;
-            self->found[found++] = topic;
+            self->found[self->found_count++] = topic;
         }
     }
     Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < found; i++) {
-        int ok = passes(self, document_keys, self->found[i]);
-        if (ok < 0) return NULL;
-        if (ok) self->found[kept++] = self->found[i];
-    }
+    for (Py_ssize_t i = 0; i < self->found_count; i++)
+        if (passes(self, self->found[i])) self->found[kept++] = self->found[i];
     qsort(self->found, (size_t)kept, sizeof(int32_t), compare_int32);
     PyObject *result = PyList_New(kept);
     if (result == NULL) return NULL;
@@ -1244,10 +1406,64 @@ static PyObject *Filter_candidates(Filter *self, PyObject *document_keys) {
     return result;
 }
 
+static PyObject *Filter_candidates(Filter *self, PyObject *document_keys) {
+    if (!Filter_ready(self)) return NULL;
+    if (!PyAnySet_Check(document_keys)) {
+        PyErr_SetString(PyExc_TypeError, "candidates() takes a set or frozenset of keys");
+        return NULL;
+    }
+    begin_call(self);
+    if (hold_keys(self, document_keys) < 0) return NULL;
+    return finish_call(self);
+}
+
+static PyObject *Filter_candidates_of(Filter *self, PyObject *args) {
+    PyObject *numbered, *other_keys;
+    if (!PyArg_ParseTuple(args, "OO:candidates_of", &numbered, &other_keys)) return NULL;
+    if (!Filter_ready(self)) return NULL;
+    PyObject *parts = PySequence_Fast(numbered, "candidates_of() takes a sequence of bytes");
+    if (parts == NULL) return NULL;
+    begin_call(self);
+    for (Py_ssize_t p = 0; p < PySequence_Fast_GET_SIZE(parts); p++) {
+        PyObject *part = PySequence_Fast_GET_ITEM(parts, p);
+        if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) % sizeof(int32_t) != 0) {
+            Py_DECREF(parts);
+            PyErr_SetString(PyExc_TypeError, "key numbers come as bytes of native int32");
+            return NULL;
+        }
+        const char *data = PyBytes_AS_STRING(part);
+        Py_ssize_t count = PyBytes_GET_SIZE(part) / (Py_ssize_t)sizeof(int32_t);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            int32_t id;
+            memcpy(&id, data + i * (Py_ssize_t)sizeof(int32_t), sizeof(int32_t));
+            if (id < 0 || id >= self->key_count) {
+                Py_DECREF(parts);
+                PyErr_Format(PyExc_ValueError, "key number %d is out of range", (int)id);
+                return NULL;
+            }
+            hold_key(self, id);
+        }
+    }
+    Py_DECREF(parts);
+    if (hold_keys(self, other_keys) < 0) return NULL;
+    return finish_call(self);
+}
+
+static PyObject *Filter_key_list(Filter *self, PyObject *Py_UNUSED(ignored)) {
+    if (!Filter_ready(self)) return NULL;
+    return PyList_GetSlice(self->key_list, 0, PyList_GET_SIZE(self->key_list));
+}
+
 static PyMethodDef Filter_methods[] = {
     {"candidates", (PyCFunction)Filter_candidates, METH_O,
      "candidates(keys) -> list[int]: sorted numbers of the topics filed under one of `keys` "
      "(or always checked) whose checks all hold for a document with these keys."},
+    {"candidates_of", (PyCFunction)Filter_candidates_of, METH_VARARGS,
+     "candidates_of(numbered, keys) -> list[int]: the same, for a document whose keys are "
+     "the keys numbered in `numbered` (bytes of native int32 numbers, as in key_list()) "
+     "and the str keys of the iterable `keys`."},
+    {"key_list", (PyCFunction)Filter_key_list, METH_NOARGS,
+     "key_list() -> list[str]: every key the filter looks at, by number."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1271,8 +1487,14 @@ static PyMethodDef module_methods[] = {
 
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_O,
-     "scan(spaced) -> frozenset: the words, and the prefixes (with a trailing '*'), that occur "
-     "as terms or term starts of a spaced text."},
+     "scan(spaced) -> frozenset: the words, the prefixes (with a trailing '*') and the "
+     "phrases (their spaced forms) that occur as terms, term starts or term runs of a "
+     "spaced text."},
+    {"scan_numbered", (PyCFunction)Scanner_scan_numbered, METH_O,
+     "scan_numbered(spaced) -> (frozenset, bytes): scan(spaced), and the numbers (native "
+     "int32) that bind() gave the keys found."},
+    {"bind", (PyCFunction)Scanner_bind, METH_O,
+     "bind(keys): number the keys of this scanner by their position in `keys`."},
     {NULL, NULL, 0, NULL},
 };
 

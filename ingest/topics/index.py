@@ -11,7 +11,7 @@ that have no anchor at all (``NOT sport``, ``source:nyt*``), which are always ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ingest.topics.anchors import Anchor, Clause, anchor_clauses, anchors
@@ -106,6 +106,10 @@ class TopicMatcher:
                 self.always_checked.append(number)
         self._plan: Plan = make_plan(self._clauses, native=native)
         self.lexicon = Lexicon.of_queries(nodes, native=native)
+        # With both in C, the scan reports the filter's keys as numbers.
+        self._numbered = self._plan.native is not None and self.lexicon.bind(
+            self._plan.native.key_list()
+        )
 
     @property
     def topics(self) -> list[Topic]:
@@ -113,7 +117,8 @@ class TopicMatcher:
 
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
-        return self._plan.candidates(doc.scoped(self.lexicon))
+        doc = doc.scoped(self.lexicon)
+        return self._plan.candidates(doc, numbered=self._numbered and doc.lexicon is self.lexicon)
 
     def matching_numbers(self, doc: PreparedDocument, *, use_index: bool = True) -> list[int]:
         """Numbers of the topics that match; ``use_index=False`` checks every topic.
@@ -125,7 +130,11 @@ class TopicMatcher:
             doc = doc.scoped(self.lexicon)
         document = doc.document
         matched = []
-        numbers = self._plan.candidates(doc) if use_index else range(len(self._topics))
+        if use_index:
+            numbered = self._numbered and doc.lexicon is self.lexicon
+            numbers: Iterable[int] = self._plan.candidates(doc, numbered=numbered)
+        else:
+            numbers = range(len(self._topics))
         for number in numbers:
             indexed = self._topics[number]
             if indexed.sources and not _host_matches(document.source, indexed.sources):

@@ -148,7 +148,7 @@ class Lexicon:
     lexicon too.
     """
 
-    __slots__ = ("_scanner", "native", "phrases", "prefixes", "words")
+    __slots__ = ("_native_scanner", "_scanner", "bound", "native", "phrases", "prefixes", "words")
 
     def __init__(
         self,
@@ -164,13 +164,15 @@ class Lexicon:
         self.prefixes = frozenset(prefix for prefix in prefixes if prefix)
         self.native = native and _NativeScanner is not None
         scanner: _Scanner
+        self._native_scanner: LexiconScanner | None = None
         if self.native and _NativeScanner is not None:
-            scanner = _NativeScanner(
+            scanner = self._native_scanner = _NativeScanner(
                 sorted(self.words), sorted(self.prefixes), sorted(self.phrases)
             )
         else:
             scanner = PythonScanner(self.words, self.prefixes, self.phrases)
         self._scanner = scanner
+        self.bound = False
 
     @classmethod
     def of_queries(cls, nodes: Iterable[Node], *, native: bool = True) -> Lexicon:
@@ -189,6 +191,24 @@ class Lexicon:
         """Whether every word, prefix and phrase of ``node`` is in this lexicon."""
         words, prefixes, phrases = query_lexicon(node)
         return words <= self.words and prefixes <= self.prefixes and phrases <= self.phrases
+
+    def bind(self, keys: list[str]) -> bool:
+        """Number this lexicon's keys by their position in ``keys`` (a C topic filter's
+        ``key_list()``), so that :meth:`scan_numbered` reports them to that filter as
+        numbers; whether it could (only the C scanner can). A lexicon serves one filter:
+        binding again renumbers."""
+        if self._native_scanner is None:
+            return False
+        self._native_scanner.bind(keys)
+        self.bound = True
+        return True
+
+    def scan_numbered(self, spaced: str) -> tuple[frozenset[str], bytes]:
+        """:meth:`scan`, and the numbers :meth:`bind` gave the keys found (native int32);
+        only for a bound lexicon."""
+        if self._native_scanner is None or not self.bound:
+            raise RuntimeError("scan_numbered() needs a lexicon bound to a C topic filter")
+        return self._native_scanner.scan_numbered(spaced)
 
     def scan(self, spaced: str) -> frozenset[str]:
         """The lexicon's words that are terms of ``spaced`` (terms separated by U+0020),

@@ -210,6 +210,7 @@ class PreparedDocument:
         "_vocabulary",
         "document",
         "fields",
+        "key_numbers",
         "keyword_anchors",
         "lexicon",
     )
@@ -220,6 +221,8 @@ class PreparedDocument:
         self.fields = {"title": title, "text": text, "author": author}
         self.keyword_anchors = _keyword_anchors(document)
         self.lexicon: Lexicon | None = None
+        # With a bound lexicon (Lexicon.bind), a scoped view's keys as numbers too.
+        self.key_numbers: tuple[bytes, ...] | None = None
         self._default_vocab: frozenset[str] | None = None
         self._vocabulary: frozenset[str] | None = None
 
@@ -262,15 +265,24 @@ class PreparedDocument:
         )
         title, text, author = self.fields["title"], self.fields["text"], self.fields["author"]
         scan = lexicon.scan
+        # A bound lexicon also numbers the keys of the whole document for its topic
+        # filter (title and text, author), which then needs no lookup per key.
+        scan_all = lexicon.scan_numbered if lexicon.bound else _unnumbered(scan)
         if title.spaced == " ":
             title_keys: frozenset[str] = frozenset()
-            default = text_keys = scan(text.spaced)
+            default, numbers = scan_all(text.spaced)
+            text_keys = default
         else:
             # One scan of title and text together is the set plain words search; the
             # body's own set is scanned for only if a query names the field (``text:``).
             title_keys, text_keys = scan(title.spaced), None
-            default = scan(title.spaced + text.spaced)
-        author_keys = scan(author.spaced) if author.spaced != " " else frozenset()
+            default, numbers = scan_all(title.spaced + text.spaced)
+        if author.spaced != " ":
+            author_keys, author_numbers = scan_all(author.spaced)
+            view.key_numbers = (numbers, author_numbers) if lexicon.bound else None
+        else:
+            author_keys = frozenset()
+            view.key_numbers = (numbers,) if lexicon.bound else None
         view.fields = {
             "title": title.scoped(lexicon, title_keys, title_keys),
             "text": text.scoped(lexicon, text_keys, default),
@@ -279,6 +291,12 @@ class PreparedDocument:
         view._default_vocab = default
         view._vocabulary = default | author_keys if author_keys else default
         return view
+
+
+def _unnumbered(
+    scan: Callable[[str], frozenset[str]],
+) -> Callable[[str], tuple[frozenset[str], bytes]]:
+    return lambda spaced: (scan(spaced), b"")
 
 
 def _keyword_anchors(document: Document) -> frozenset[tuple[str, str]]:

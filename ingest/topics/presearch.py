@@ -110,16 +110,23 @@ class Plan:
     # document instead of a few set operations per filed topic.
     native: TopicFilter | None = None
 
-    def candidates(self, doc: PreparedDocument) -> list[int]:
+    def candidates(self, doc: PreparedDocument, *, numbered: bool = False) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches).
 
         ``doc`` is scoped to the topics' lexicon (:meth:`PreparedDocument.scoped`).
+        ``numbered``: that lexicon is bound to this plan's C filter
+        (:meth:`~ingest.topics.lexicon.Lexicon.bind`), so ``doc.key_numbers`` are its
+        key numbers and the filter needs no lookup per key.
         """
+        native = self.native
+        if numbered and native is not None and doc.key_numbers is not None:
+            others = [f"{name}:{value}" for name, value in doc.keyword_anchors]
+            return native.candidates_of(doc.key_numbers, others)
         keys = doc.vocabulary
         if doc.keyword_anchors:
             keys = keys.union([f"{name}:{value}" for name, value in doc.keyword_anchors])
-        if self.native is not None:
-            return self.native.candidates(keys)
+        if native is not None:
+            return native.candidates(keys)
         found = set(chain.from_iterable(map(self.filed.get, keys, repeat(()))))
         found.update(self.always_checked)
         checks = self.checks

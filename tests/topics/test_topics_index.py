@@ -66,6 +66,12 @@ def test_index_gives_the_same_matches_as_brute_force(
         assert set(indexed) <= set(matcher.candidates(prepared))
         if twin is not None:
             assert matcher.candidates(prepared) == twin.candidates(prepared)
+            # Keys given as the numbers the bound scan reports, or as strings: the same.
+            scoped = prepared.scoped(matcher.lexicon)
+            assert scoped.key_numbers is not None
+            assert matcher._plan.candidates(scoped, numbered=True) == matcher._plan.candidates(
+                scoped
+            )
 
 
 def test_anchor_choice() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -203,3 +204,28 @@ def test_the_c_topic_filter_refuses_malformed_plans() -> None:
         TopicFilter({"a": (3,)}, [], [[0]], ())
     with pytest.raises(ValueError, match="out of range"):
         TopicFilter({}, [], [[0]], (1,))
+
+
+@needs_native
+def test_a_bound_scan_numbers_the_keys_of_its_filter() -> None:
+    from ingest.topics._textscan import TopicFilter
+
+    topic_filter = TopicFilter(
+        {"azure": (0,), " project nimbus ": (1,)}, ["cloud*"], [[0], [0]], ()
+    )
+    keys = topic_filter.key_list()
+    assert keys[0] == "cloud*" and set(keys) == {"cloud*", "azure", " project nimbus "}
+    lexicon = Lexicon(["azure", "other"], ["cloud"], [(" project nimbus ", "project")])
+    with pytest.raises(RuntimeError, match="bound"):
+        lexicon.scan_numbered(" azure ")
+    assert lexicon.bind([*keys, "source:nyt.com", "absent"])  # keys it lacks: passed over
+    found, numbers = lexicon.scan_numbered(" azure clouds other project nimbus ")
+    assert found == {"azure", "cloud*", "other", "project", " project nimbus "}
+    numbered = sorted(keys[n] for n in memoryview(numbers).cast("i"))
+    assert numbered == sorted(["azure", "cloud*", " project nimbus "])
+    assert topic_filter.candidates_of([numbers], []) == [0, 1]
+    assert topic_filter.candidates_of([numbers], []) == topic_filter.candidates(found)
+    with pytest.raises(ValueError, match="out of range"):
+        topic_filter.candidates_of([(99).to_bytes(4, sys.byteorder)], [])
+    with pytest.raises(TypeError):
+        topic_filter.candidates_of([b"abc"], [])
