@@ -1,4 +1,4 @@
-"""What a query requires of a document, as anchors: words, prefixes, keyword values.
+"""What a query requires of a document, as anchors: words, prefixes, phrases, keyword values.
 
 A query is reduced to *clauses* that every matching document satisfies (never the
 reverse: clauses only rule documents out). A clause is a set of alternatives, each a

@@ -1,9 +1,10 @@
 """Matching many topics against each article, at the cost of the few it could match.
 
 Like Lucene's Monitor or the Elasticsearch percolator, the *queries* are indexed: each
-query is filed under anchors (words, prefixes, ``source:``/``lang:`` values) such that
-any matching document holds one of them (:mod:`ingest.topics.anchors`). An article is
-scanned once for the words and prefixes the queries use (:mod:`ingest.topics.lexicon`);
+query is filed under anchors (words, prefixes, phrases, ``source:``/``lang:`` values)
+such that any matching document holds one of them (:mod:`ingest.topics.anchors`). An
+article is scanned once for the words, prefixes and phrases the queries use
+(:mod:`ingest.topics.lexicon`);
 those pull out the queries filed under them; cheap set checks rule most of those out
 (:mod:`ingest.topics.presearch`), and only the rest are evaluated, plus the few queries
 that have no anchor at all (``NOT sport``, ``source:nyt*``), which are always checked.

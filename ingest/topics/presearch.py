@@ -7,13 +7,16 @@ and satisfy any further clause before the query itself is evaluated.
 
 A document's keys are what :meth:`PreparedDocument.scoped` found with the topics'
 :class:`~ingest.topics.lexicon.Lexicon`: the query words present, ``prefix*`` for each
-query prefix that starts a term, plus ``field:value`` for its source and language. Words
-hold neither ``*`` nor ``:``, so one set serves all three kinds. With the C extension,
-the whole per-document step is one call (``_textscan.TopicFilter``, given each topic's
-checks as a flat list of key ids); without it, :meth:`Plan.candidates` does the same with
-set operations (a property test checks that both pick the same candidates). The C
-filter keeps per-call scratch arrays: like the lexicon scanner, it is used under the GIL
-with plain ``str`` keys, whose comparisons run no Python code.
+query prefix that starts a term, `` a b `` for each query phrase it holds, plus
+``field:value`` for its source and language. Words hold no ``*``, ``:`` or space, so one
+set serves all four kinds. With the C extension, the whole per-document step is one call
+(``_textscan.TopicFilter``, given each topic's checks as a flat list of key numbers);
+when the lexicon is bound to it (:meth:`~ingest.topics.lexicon.Lexicon.bind`), the scan
+reports the document's keys as those numbers and the filter looks nothing up. Without
+it, :meth:`Plan.candidates` does the same with set operations (a property test checks
+that all pick the same candidates). The C filter keeps per-call scratch arrays: like the
+lexicon scanner, it is used under the GIL with plain ``str`` keys, whose comparisons run
+no Python code.
 """
 
 from __future__ import annotations
