@@ -627,11 +627,12 @@ static PyObject *scan_text(Scanner *self, PyObject *text, int collect) {
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0) return NULL;
 #endif
-    self->numbers->collect = collect;
-    self->numbers->count = 0;
-    /* PySet_Add may fill a frozenset that no other code has seen yet. */
+    /* PySet_Add may fill a frozenset that no other code has seen yet. Made first: making
+     * it may run the garbage collector, and so other code, before the scratch is set. */
     PyObject *found = PyFrozenSet_New(NULL);
     if (found == NULL) return NULL;
+    self->numbers->collect = collect;
+    self->numbers->count = 0;
     self->scans++; /* never 0, the value of a slot no scan has added yet */
     Py_ssize_t end = PyUnicode_GET_LENGTH(text);
     int status;
