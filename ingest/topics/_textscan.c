@@ -1,20 +1,21 @@
 /*
- * Native helpers of ingest.topics: the topic index's word scan (LexiconScanner), and
- * the single-spaced form of a tokenised text (squeeze_spaces, TermJoiner).
- * Each has a pure-Python twin used when this module was not compiled; tests/topics
- * check that both give the same results.
+ * Native helpers of ingest.topics: the topic index's word scan (LexiconScanner), its
+ * candidate step (TopicFilter), and the single-spaced form of a tokenised text
+ * (squeeze_spaces, TermJoiner). Each has a pure-Python twin used when this module was
+ * not compiled; tests/topics check that both give the same results.
  *
- * The word scan tells which of a fixed set of words and prefixes occur in a tokenised
- * text, without making a Python object per token.
+ * The word scan tells which of a fixed set of words, prefixes and phrases occur in a
+ * tokenised text, without making a Python object per token.
  *
- * Input is the *spaced* form of a field (ingest.topics.tokens.spaced_terms): folded
+ * Input is the *spaced* form of a field (ingest.topics.tokens.joined_terms): folded
  * terms separated by runs of U+0020. A term is looked up whole in the word table, and
  * each of its leading runs whose length some prefix has is looked up in the prefix
- * table. Both are open-addressing hash tables of code-point strings (FNV-1a, linear
- * probing, at most half full), built once from the topics' queries and never changed by
- * a scan, so hostile text cannot make a probe longer than the tables' own clusters.
- * A scan costs O(length of the text) plus one probe per term and per indexed prefix
- * length, and allocates nothing but the result set.
+ * table; where a term is a phrase's anchor word, the text around it is compared with
+ * the phrase. Both tables are open-addressing hash tables (linear probing, at most half
+ * full), built once from the topics' queries and never changed by a scan, so hostile
+ * text cannot make a probe longer than the tables' own clusters. A scan costs O(length
+ * of the text) plus one probe per term, per indexed prefix length and per phrase anchored
+ * on a term, and allocates nothing but the result (and, for scan_numbered, its numbers).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

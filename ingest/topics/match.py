@@ -106,8 +106,8 @@ class FieldTokens:
     ) -> FieldTokens:
         """This field as seen by queries whose words and prefixes are all in ``lexicon``
         (see :meth:`PreparedDocument.scoped`): its :attr:`vocab` holds the lexicon's words
-        found here and ``prefix*`` for its prefixes that start a term, which answers every
-        question those queries ask. ``present`` is that set if already known (else it is
+        found here, ``prefix*`` for its prefixes that start a term and the spaced form of
+        its phrases found here, which answers every question those queries ask. ``present`` is that set if already known (else it is
         scanned for on first use); ``within`` is a superset of it."""
         view = FieldTokens.__new__(FieldTokens)
         view.text, view.spaced = self.text, self.spaced
@@ -250,8 +250,9 @@ class PreparedDocument:
     def scoped(self, lexicon: Lexicon) -> PreparedDocument:
         """This document for queries whose words and prefixes are all in ``lexicon``.
 
-        Its word sets hold only the lexicon's words present (and ``prefix*`` keys for
-        its prefixes that start a term), found by one scan per field. For those queries
+        Its word sets hold only the lexicon's keys present (its words; ``prefix*`` for its
+        prefixes that start a term; `` a b `` for its phrases), found by one scan of
+        title and text together, and one of the title and of the author. For those queries
         every answer is the same as on the full document: they never ask about other
         words. ``source``/``lang`` keys and token positions are unchanged.
         """
