@@ -107,8 +107,9 @@ class FieldTokens:
         """This field as seen by queries whose words and prefixes are all in ``lexicon``
         (see :meth:`PreparedDocument.scoped`): its :attr:`vocab` holds the lexicon's words
         found here, ``prefix*`` for its prefixes that start a term and the spaced form of
-        its phrases found here, which answers every question those queries ask. ``present`` is that set if already known (else it is
-        scanned for on first use); ``within`` is a superset of it."""
+        its phrases found here, which answers every question those queries ask.
+        ``present`` is that set if already known (else it is scanned for on first use);
+        ``within`` is a superset of it."""
         view = FieldTokens.__new__(FieldTokens)
         view.text, view.spaced = self.text, self.spaced
         view._terms, view._offsets = self._terms, self._offsets
