@@ -831,30 +831,6 @@ static void fill_ascii_fold(void) {
  * unpredictable. `previous` is the last character folded, so out[n - 1] is a space
  * exactly when it is. */
 
-/* The ASCII-output pass: -1 at the first non-ASCII character that is no separator. */
-#define DEFINE_JOIN(NAME, CHAR)                                                               \
-    static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, const Py_UCS4 *seps,            \
-                           Py_ssize_t n_seps, Py_UCS1 *out) {                                 \
-        Py_ssize_t n = 0;                                                                     \
-        Py_UCS1 previous = ' ';                                                               \
-        out[n++] = ' ';                                                                       \
-        for (Py_ssize_t i = 0; i < length; i++) {                                             \
-            Py_UCS4 ch = in[i];                                                               \
-            Py_UCS1 folded = ' ';                                                             \
-            if (ch < 128) folded = ascii_fold[ch];                                            \
-            else if (sorted_index(seps, n_seps, ch) < 0) return -1;                           \
-            out[n] = folded;                                                                  \
-            n += (folded != ' ') | (previous != ' ');                                         \
-            previous = folded;                                                                \
-        }                                                                                     \
-        if (previous != ' ') out[n++] = ' ';                                                  \
-        return n;                                                                             \
-    }
-
-DEFINE_JOIN(join_ucs1, Py_UCS1)
-DEFINE_JOIN(join_ucs2, Py_UCS2)
-DEFINE_JOIN(join_ucs4, Py_UCS4)
-
 typedef struct {
     PyObject_HEAD
     Py_UCS4 *seps;    /* sorted */
@@ -864,23 +840,29 @@ typedef struct {
     Py_ssize_t n_letters;
 } Joiner;
 
-/* The code-point pass: known letters folded one by one (the caller's classification
- * guarantees that a term of such letters folds exactly so); -1 at an unknown one. */
-#define DEFINE_FOLD_JOIN(NAME, CHAR)                                                          \
+/* One pass, writing OUT units: -1 at the first non-ASCII character that is no separator
+ * (and, with FOLD_LETTERS, no known letter either). Known letters are folded one by one:
+ * the caller's classification guarantees that a term of such letters folds exactly so.
+ * The first pass writes bytes and folds no letter; only text with non-ASCII letters takes
+ * the second, which writes code points. */
+#define DEFINE_JOIN(NAME, CHAR, OUT, FOLD_LETTERS)                                            \
     static Py_ssize_t NAME(const CHAR *in, Py_ssize_t length, const Joiner *table,            \
-                           Py_UCS4 *out) {                                                    \
+                           OUT *out) {                                                        \
+        /* Locals, not loads through `table`: stores to `out` could alias them. */        \
+        const Py_UCS4 *seps = table->seps, *letters = table->letters, *folds = table->folds; \
+        const Py_ssize_t n_seps = table->n_seps, n_letters = table->n_letters;                \
         Py_ssize_t n = 0;                                                                     \
-        Py_UCS4 previous = ' ';                                                               \
+        OUT previous = ' ';                                                                   \
         out[n++] = ' ';                                                                       \
         for (Py_ssize_t i = 0; i < length; i++) {                                             \
             Py_UCS4 ch = in[i];                                                               \
-            Py_UCS4 folded = ' ';                                                             \
+            OUT folded = ' ';                                                                 \
             if (ch < 128) {                                                                   \
                 folded = ascii_fold[ch];                                                      \
-            } else if (sorted_index(table->seps, table->n_seps, ch) < 0) {                    \
-                Py_ssize_t at = sorted_index(table->letters, table->n_letters, ch);           \
+            } else if (sorted_index(seps, n_seps, ch) < 0) {                                  \
+                Py_ssize_t at = FOLD_LETTERS ? sorted_index(letters, n_letters, ch) : -1;     \
                 if (at < 0) return -1;                                                        \
-                folded = table->folds[at];                                                    \
+                folded = (OUT)folds[at];                                                      \
             }                                                                                 \
             out[n] = folded;                                                                  \
             n += (folded != ' ') | (previous != ' ');                                         \
@@ -890,9 +872,12 @@ typedef struct {
         return n;                                                                             \
     }
 
-DEFINE_FOLD_JOIN(fold_join_ucs1, Py_UCS1)
-DEFINE_FOLD_JOIN(fold_join_ucs2, Py_UCS2)
-DEFINE_FOLD_JOIN(fold_join_ucs4, Py_UCS4)
+DEFINE_JOIN(join_ucs1, Py_UCS1, Py_UCS1, 0)
+DEFINE_JOIN(join_ucs2, Py_UCS2, Py_UCS1, 0)
+DEFINE_JOIN(join_ucs4, Py_UCS4, Py_UCS1, 0)
+DEFINE_JOIN(fold_join_ucs1, Py_UCS1, Py_UCS4, 1)
+DEFINE_JOIN(fold_join_ucs2, Py_UCS2, Py_UCS4, 1)
+DEFINE_JOIN(fold_join_ucs4, Py_UCS4, Py_UCS4, 1)
 
 /* Copies a str of sorted, distinct code points; NULL with ValueError otherwise. */
 static Py_UCS4 *sorted_code_points(PyObject *text, const char *what) {
@@ -971,13 +956,13 @@ static PyObject *Joiner_join(Joiner *self, PyObject *text) {
     Py_ssize_t n;
     switch (kind) {
     case PyUnicode_1BYTE_KIND:
-        n = join_ucs1(data, length, self->seps, self->n_seps, bytes);
+        n = join_ucs1(data, length, self, bytes);
         break;
     case PyUnicode_2BYTE_KIND:
-        n = join_ucs2(data, length, self->seps, self->n_seps, bytes);
+        n = join_ucs2(data, length, self, bytes);
         break;
     default:
-        n = join_ucs4(data, length, self->seps, self->n_seps, bytes);
+        n = join_ucs4(data, length, self, bytes);
         break;
     }
     if (n >= 0) {
