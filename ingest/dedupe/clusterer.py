@@ -26,6 +26,9 @@ Also left out (2026-12-06): the cosine to the centroid over plain words only (na
 numbers taken out), as one more refitted feature: leave-one-set-out pairwise F1 basil
 0.960 -> 0.938, twins 0.900 -> 0.822, short_actors 0.828 -> 0.820. Same-kind events
 share their plain words too; without the names the words say "an earthquake", not which.
+And the share of the article's five heaviest names and numbers found in the story
+(coverage, not cosine): short 0.907 -> 0.964 and actors 0.858 -> 0.869, but short_actors
+0.828 -> 0.818, basil 0.960 -> 0.947 and most undated scores lower.
 """
 
 from __future__ import annotations
