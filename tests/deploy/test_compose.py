@@ -325,18 +325,32 @@ def constraint_pin(package: str) -> str:
 
 def test_dockerfile_extends_airflow_3_3_with_the_pinned_version() -> None:
     args = dockerfile_args()
-    (from_line,) = [line for line in dockerfile_lines() if line.startswith("FROM ")]
-    image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], from_line.split()[1])
-    assert re.fullmatch(r"apache/airflow:3\.3\.\d+-python3\.11", image), image
+    from_lines = [line for line in dockerfile_lines() if line.startswith("FROM ")]
+    assert len(from_lines) == 2, "a build stage for the wheel, then the image"
     pinned = constraint_pin("apache-airflow")
-    assert image == f"apache/airflow:{pinned}-python3.11"
+    for from_line in from_lines:  # both stages: the same Python as the image runs
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], from_line.split()[1])
+        assert re.fullmatch(r"apache/airflow:3\.3\.\d+-python3\.11", image), image
+        assert image == f"apache/airflow:{pinned}-python3.11"
     assert args["AIRFLOW_VERSION"] == pinned
+
+
+def test_dockerfile_builds_the_c_extension_and_fails_without_it() -> None:
+    """The Airflow image has no compiler: a build stage makes the wheel with gcc (and
+    setup.py, which declares the extension), and the image refuses a wheel without it."""
+    lines = dockerfile_lines()
+    build_stage = lines[: [i for i, line in enumerate(lines) if line.startswith("FROM ")][1]]
+    assert any("apt-get install" in line and "gcc" in line for line in build_stage)
+    assert any(line.startswith("COPY") and "setup.py" in line for line in build_stage)
+    assert any("pip wheel" in line for line in build_stage)
+    (install,) = [line for line in lines if "pip install" in line]
+    assert 'python -c "import ingest.topics._textscan"' in install
 
 
 def test_dockerfile_installs_newsmon_with_the_constraints() -> None:
     (install,) = [line for line in dockerfile_lines() if "pip install" in line]
     assert re.search(r"(--constraint|-c)\s+\S*constraints\.txt", install)
-    assert "[postgres]" in install
+    assert "newsmon[postgres] @ file://" in install
     for provider in ("standard", "celery", "postgres", "smtp"):
         assert f"apache-airflow-providers-{provider}" in install
     copies = [line for line in dockerfile_lines() if line.startswith("COPY")]
