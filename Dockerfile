@@ -11,14 +11,14 @@ ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
 # --- build stage: the newsmon wheel, with its C extension (ingest/topics/_textscan.c).
 # The Airflow image has no C compiler, and without one pip quietly installs the pure-Python
 # twins (the topic index several times slower): the compiler stays in this stage.
+# The stage is thrown away: it builds as root, so that it may write anywhere it likes.
 FROM ${AIRFLOW_IMAGE} AS wheel
 USER root
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-USER airflow
-COPY --chown=airflow:0 pyproject.toml setup.py README.md constraints.txt /opt/newsmon/src/
-COPY --chown=airflow:0 ingest /opt/newsmon/src/ingest
+COPY pyproject.toml setup.py README.md constraints.txt /opt/newsmon/src/
+COPY ingest /opt/newsmon/src/ingest
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /opt/newsmon/wheels /opt/newsmon/src
 
 # --- the image
