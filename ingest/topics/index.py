@@ -12,8 +12,8 @@ that have no anchor at all (``NOT sport``, ``source:nyt*``), which are always ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ingest.topics.anchors import Anchor, Clause, anchor_clauses, anchors
 from ingest.topics.lexicon import Lexicon
@@ -105,12 +105,12 @@ class TopicMatcher:
             self._clauses.append(clauses)
             if not clauses:
                 self.always_checked.append(number)
-        self._plan: Plan = make_plan(self._clauses, native=native)
+        plan = make_plan(self._clauses, native=native)
         self.lexicon = Lexicon.of_queries(nodes, native=native)
         # With both in C, the scan reports the filter's keys as numbers.
-        self._numbered = self._plan.native is not None and self.lexicon.bind(
-            self._plan.native.key_list()
-        )
+        if plan.native is not None and self.lexicon.bind(plan.native.key_list()):
+            plan = replace(plan, numbered_by=self.lexicon)
+        self._plan: Plan = plan
 
     @property
     def topics(self) -> list[Topic]:
@@ -118,8 +118,7 @@ class TopicMatcher:
 
     def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches)."""
-        doc = doc.scoped(self.lexicon)
-        return self._plan.candidates(doc, numbered=self._numbered and doc.lexicon is self.lexicon)
+        return self._plan.candidates(doc.scoped(self.lexicon))
 
     def matching_numbers(self, doc: PreparedDocument, *, use_index: bool = True) -> list[int]:
         """Numbers of the topics that match; ``use_index=False`` checks every topic.
@@ -131,11 +130,7 @@ class TopicMatcher:
             doc = doc.scoped(self.lexicon)
         document = doc.document
         matched = []
-        if use_index:
-            numbered = self._numbered and doc.lexicon is self.lexicon
-            numbers: Iterable[int] = self._plan.candidates(doc, numbered=numbered)
-        else:
-            numbers = range(len(self._topics))
+        numbers = self._plan.candidates(doc) if use_index else range(len(self._topics))
         for number in numbers:
             indexed = self._topics[number]
             if indexed.sources and not _host_matches(document.source, indexed.sources):

@@ -38,6 +38,7 @@ from ingest.topics.anchors import (
     index_anchors,
     second_anchors,
 )
+from ingest.topics.lexicon import Lexicon
 from ingest.topics.match import PreparedDocument
 
 _NativeFilter: type[TopicFilter] | None
@@ -112,17 +113,17 @@ class Plan:
     # The same plan in C (``_textscan.TopicFilter``), when it was compiled: one call per
     # document instead of a few set operations per filed topic.
     native: TopicFilter | None = None
+    # The lexicon bound to ``native`` (Lexicon.bind): documents it scoped carry their
+    # keys as the filter's key numbers, and the filter needs no lookup per key.
+    numbered_by: Lexicon | None = None
 
-    def candidates(self, doc: PreparedDocument, *, numbered: bool = False) -> list[int]:
+    def candidates(self, doc: PreparedDocument) -> list[int]:
         """Numbers of the topics ``doc`` could match (a superset of the real matches).
 
         ``doc`` is scoped to the topics' lexicon (:meth:`PreparedDocument.scoped`).
-        ``numbered``: that lexicon is bound to this plan's C filter
-        (:meth:`~ingest.topics.lexicon.Lexicon.bind`), so ``doc.key_numbers`` are its
-        key numbers and the filter needs no lookup per key.
         """
         native = self.native
-        if numbered and native is not None and doc.key_numbers is not None:
+        if native is not None and doc.key_numbers is not None and doc.lexicon is self.numbered_by:
             others = [f"{name}:{value}" for name, value in doc.keyword_anchors]
             return native.candidates_of(doc.key_numbers, others)
         keys = doc.vocabulary
