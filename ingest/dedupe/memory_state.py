@@ -38,6 +38,7 @@ class InMemoryClusterState:
             lambda: defaultdict(set)
         )
         self.index_keys: dict[int, tuple[int, list[int]]] = {}
+        self.copies: defaultdict[int, list[int]] = defaultdict(list)  # original -> copies
         self.next_story_id = 1
 
     def assignment(self, article_id: int) -> Decision | None:
@@ -124,9 +125,17 @@ class InMemoryClusterState:
         buckets: list[tuple[int, int]] | None,
     ) -> None:
         self.decisions[doc.article_id] = decision
+        if decision.duplicate_of is not None:
+            self.copies[decision.duplicate_of].append(doc.article_id)
         if buckets is not None:
             self.sigs[doc.article_id] = signature
             self.index_buckets(doc.article_id, buckets)
+
+    def move_article(self, article_id: int, from_story: int, to_story: int) -> None:
+        for moved in (article_id, *self.copies.get(article_id, ())):
+            decision = self.decisions[moved]
+            if decision.story_id == from_story:
+                self.decisions[moved] = dataclasses.replace(decision, story_id=to_story)
 
     def index_buckets(self, article_id: int, buckets: list[tuple[int, int]]) -> None:
         """Add an article under its (band, bucket) pairs."""

@@ -66,11 +66,16 @@ def cluster_records(
     params: ClusterParams | None = None,
     state: ClusterState | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Cluster records in stream order; yields one output record per input record.
+    """Cluster records in stream order; yields one output record per input record, in
+    the same order, once the whole stream is clustered.
 
-    A repeated id is the same article again: it gets its first decision back.
+    A repeated id is the same article again: it gets its first decision back. The
+    stories are the final ones: a later article may take an earlier one out of the story
+    it first joined (see Clusterer._regroup), so nothing is written before the end.
     """
-    clusterer = Clusterer(state if state is not None else InMemoryClusterState(), params)
+    cluster_state: ClusterState = state if state is not None else InMemoryClusterState()
+    clusterer = Clusterer(cluster_state, params)
+    decided: list[tuple[str, int, int | None]] = []
     numbers: dict[str, int] = {}
     names: dict[int, str] = {}
     clock = EPOCH
@@ -95,8 +100,11 @@ def cluster_records(
             source=_source(record, number),
         )
         decision = clusterer.process(doc)
+        decided.append((doc_id, article_id, decision.duplicate_of))
+    stories = cluster_state.story_of(sorted(set(numbers.values())))
+    for doc_id, article_id, duplicate_of in decided:
         yield {
             "id": doc_id,
-            "story": f"s{decision.story_id}",
-            "duplicate_of": names[decision.duplicate_of] if decision.duplicate_of else None,
+            "story": f"s{stories[article_id]}",
+            "duplicate_of": names[duplicate_of] if duplicate_of else None,
         }

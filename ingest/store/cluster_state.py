@@ -38,11 +38,13 @@ from ingest.dedupe.clusterer import (
 from ingest.dedupe.features import DOC_COUNT_TERM
 from ingest.store.models import (
     Article,
+    ArticleTopic,
     Fingerprint,
     LshBand,
     Story,
     StoryArticle,
     StoryTerm,
+    StoryTopic,
     TermStat,
 )
 from ingest.store.types import naive_utc, pg_int_array, utcnow
@@ -243,6 +245,10 @@ class SqlClusterState:
         self._records: list[tuple[Doc, Decision, minhash.Signature, list[tuple[int, int]] | None]]
         self._records = []
         self._dirty_stories: dict[int, tuple[StoryProfile, frozenset[int]]] = {}
+        # Articles moved to another story (Clusterer._regroup), in order, and where
+        # each is now: moves are written after the decisions they change.
+        self._moves: list[tuple[int, int, int]] = []
+        self._moved: dict[int, int] = {}
 
     def _statement(self, name: str, build: Any) -> Any:
         return cached_statement(self.session, f"cluster_state.{name}", build)
@@ -320,7 +326,12 @@ class SqlClusterState:
         return out
 
     def story_of(self, article_ids: list[int]) -> dict[int, int]:
-        out = {a: self._decisions[a].story_id for a in article_ids if a in self._decisions}
+        out = {a: self._moved[a] for a in article_ids if a in self._moved}
+        out.update(
+            (a, self._decisions[a].story_id)
+            for a in article_ids
+            if a in self._decisions and a not in out
+        )
         stored = [a for a in article_ids if a not in out]
         if stored:
             rows = self.session.execute(
@@ -541,6 +552,15 @@ class SqlClusterState:
             for key in buckets:
                 self._buckets.setdefault(key, []).append(doc.article_id)
 
+    def move_article(self, article_id: int, from_story: int, to_story: int) -> None:
+        self._moves.append((article_id, from_story, to_story))
+        # Reads see the move before it is written: decisions of this batch change here,
+        # an article decided in an earlier batch is looked up in _moved first.
+        self._moved[article_id] = to_story
+        for moved, decision in list(self._decisions.items()):
+            if article_id in (moved, decision.duplicate_of) and decision.story_id == from_story:
+                self._decisions[moved] = replace(decision, story_id=to_story)
+
     # ------------------------------------------------------------------ flush
     def flush(self) -> None:
         """Write the buffered changes (call before the transaction commits).
@@ -551,6 +571,56 @@ class SqlClusterState:
         self._flush_term_stats()
         self._flush_stories()
         self._flush_records()
+        self._flush_moves()
+
+    def _flush_moves(self) -> None:
+        """Write the moves, after the decisions they change: the article and its copies
+        change story, and are tagged again so that their topics count for their new
+        story. The old story's topic matches that a moved article explained go, and its
+        own articles with those topics are tagged again to explain them if they still
+        match (the taggers' upserts make a second tagging change nothing else)."""
+        for article_id, from_story, to_story in self._moves:
+            moving = list(
+                self.session.scalars(
+                    select(Article.id).where(
+                        (Article.id == article_id) | (Article.duplicate_of == article_id),
+                        Article.story_id == from_story,
+                    )
+                )
+            )
+            if not moving:
+                continue
+            self.session.execute(
+                update(Article)
+                .where(Article.id.in_(moving))
+                .values(story_id=to_story, tag_status="pending")
+            )
+            self.session.execute(
+                update(StoryArticle)
+                .where(StoryArticle.article_id.in_(moving))
+                .values(story_id=to_story)
+            )
+            explained = list(
+                self.session.scalars(
+                    select(StoryTopic.topic_id).where(
+                        StoryTopic.story_id == from_story, StoryTopic.article_id.in_(moving)
+                    )
+                )
+            )
+            if explained:
+                self.session.execute(
+                    delete(StoryTopic).where(
+                        StoryTopic.story_id == from_story, StoryTopic.topic_id.in_(explained)
+                    )
+                )
+                retag = select(ArticleTopic.article_id).where(ArticleTopic.topic_id.in_(explained))
+                self.session.execute(
+                    update(Article)
+                    .where(Article.story_id == from_story, Article.id.in_(retag))
+                    .values(tag_status="pending")
+                )
+        self._moves.clear()
+        self._moved.clear()
 
     def _flush_term_stats(self) -> None:
         if not self._df_added:

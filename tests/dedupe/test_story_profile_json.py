@@ -53,6 +53,28 @@ def test_the_json_form_round_trips_exactly(
     assert [m.norm for m in back.members] == [m.norm for m in profile.members]
 
 
+_members = st.builds(
+    Member,
+    st.integers(min_value=1, max_value=2**62),
+    st.text(max_size=20),
+    _vectors,
+    st.floats(min_value=0.0, max_value=1.0),
+    st.none() | st.datetimes(timezones=st.just(UTC)),
+    st.none() | st.lists(st.text(max_size=10), max_size=3),
+    st.integers(min_value=0, max_value=10**6),
+)
+
+
+@given(st.lists(_members, max_size=4))
+def test_what_a_member_keeps_for_regrouping_round_trips(members: list[Member]) -> None:
+    """Join score, time, sources and copies (Clusterer._regroup) come back as written."""
+    profile = StoryProfile(7, T0, T0, members=members, folded=len(members), article_count=3)
+    back = _read(json.loads(json.dumps(profile.to_json())))
+    assert [(m.attach, m.time, m.sources, m.copies) for m in back.members] == [
+        (m.attach, m.time, m.sources, m.copies) for m in members
+    ]
+
+
 def test_format_1_pairs_are_still_read() -> None:
     stored = {
         "v": 1,
