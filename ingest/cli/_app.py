@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 app = typer.Typer(
     name="newsmon",
@@ -30,6 +31,20 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(alerts_app, name="alerts")
 
 console = Console(soft_wrap=True)
+
+
+def progress_bar() -> Progress:
+    """A transient bar (description, bar, done/total, elapsed) for long commands."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 err_console = Console(stderr=True, soft_wrap=True)
 
 # Exit codes: 1 = the operation failed (network, data), 2 = operator mistake (bad

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ingest.cli._app import EXIT_USAGE, app, console, fail
+from ingest.cli._app import EXIT_USAGE, app, console, fail, progress_bar
 from ingest.dedupe import ClusterParams
 from ingest.dedupe.clusterer import with_window
 from ingest.dedupe.stream import RecordError, cluster_records
@@ -34,6 +34,11 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
             if not isinstance(record, dict):
                 raise RecordError(f"line {number}: expected a JSON object")
             yield record
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 @app.command("cluster")
@@ -59,8 +64,15 @@ def cluster_command(
     stories: set[str] = set()
     tmp = output_path.with_name(output_path.name + ".part")
     try:
-        with tmp.open("w", encoding="utf-8") as out:
-            for result in cluster_records(_records(input_path), params):
+        with tmp.open("w", encoding="utf-8") as out, progress_bar() as progress:
+            # The stories are final only at the end (a later article may move an earlier
+            # one), so the bar counts records clustered, then the lines are written.
+            task = progress.add_task("clustering", total=_count_lines(input_path))
+            for result in cluster_records(
+                _records(input_path),
+                params,
+                on_record=lambda done: progress.update(task, completed=done),
+            ):
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
                 count += 1
                 stories.add(result["story"])

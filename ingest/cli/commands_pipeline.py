@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.cli._app import EXIT_USAGE, app, console, fail, topics_app
+from ingest.cli._app import EXIT_USAGE, app, console, fail, progress_bar, topics_app
 from ingest.cli.commands_core import DbOption, database_url
 from ingest.config import ConfigError, TopicConfig, get_settings, load_config, load_topics_file
 from ingest.store.types import utcnow
@@ -80,7 +79,7 @@ def extract(
             fail("--workers must be at least 1", EXIT_USAGE)
         if not input_dir.is_dir():
             fail(f"input directory not found: {input_dir}", EXIT_USAGE)
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("extracting", total=None)
 
             def advance(done: int, total: int) -> None:
@@ -126,17 +125,6 @@ def _extract_url(url: str) -> dict[str, Any]:
             )
         )
     return article_record(url, article)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _topics_from(topics_file: Path | None, query: str | None) -> list[Any]:
@@ -281,7 +269,7 @@ def reextract_command(
 
     start = utcnow() - parse_since(since) if since else None
     url = database_url(db)
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("re-extracting", total=None)
 
         def advance(done: int, total: int) -> None:

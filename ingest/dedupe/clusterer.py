@@ -82,8 +82,9 @@ MEMBER_TERMS = 60
 MAX_MEMBERS = 12
 MAX_SOURCES = 1000
 # A member that joined its story with a score below this may be taken out of it into a
-# new story by a later article (Clusterer._regroup). 0.8 and 0.9 gave the same held-out
-# scores (bench/cluster_quality.py --cv); 1.0 (any member) split the demo's story.
+# new story by a later article (Clusterer._regroup). 0.8 gave nearly the same held-out
+# scores (bench/cluster_quality.py --cv: pairs 0.876, twins 0.924, the rest equal);
+# 1.0 (any member but the first) split the demo's story, and more right stories too.
 REGROUP_ATTACH = 0.9
 MAX_TEXT_CHARS = 200_000
 # The time of an article nobody dated: the batch interface's stream clock before any

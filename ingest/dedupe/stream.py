@@ -9,7 +9,7 @@ stream clock (the latest time seen so far): the stream order is the arrival orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,7 @@ def cluster_records(
     records: Iterable[Mapping[str, Any]],
     params: ClusterParams | None = None,
     state: ClusterState | None = None,
+    on_record: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Cluster records in stream order; yields one output record per input record, in
     the same order, once the whole stream is clustered.
@@ -72,6 +73,7 @@ def cluster_records(
     A repeated id is the same article again: it gets its first decision back. The
     stories are the final ones: a later article may take an earlier one out of the story
     it first joined (see Clusterer._regroup), so nothing is written before the end.
+    ``on_record`` is called with the number of records clustered so far, after each.
     """
     cluster_state: ClusterState = state if state is not None else InMemoryClusterState()
     clusterer = Clusterer(cluster_state, params)
@@ -101,6 +103,8 @@ def cluster_records(
         )
         decision = clusterer.process(doc)
         decided.append((doc_id, article_id, decision.duplicate_of))
+        if on_record is not None:
+            on_record(number)
     stories = cluster_state.story_of(sorted(set(numbers.values())))
     for doc_id, article_id, duplicate_of in decided:
         yield {

@@ -77,11 +77,18 @@ def claim_untagged(session: Session, limit: int, lease: timedelta) -> list[int]:
 
 
 def load_for_tagging(session: Session, article_ids: Sequence[int]) -> list[ArticleForTagging]:
-    rows = session.scalars(
+    """The claimed articles still pending, locked on PostgreSQL until the tagger commits:
+    clustering may move an article to another story (Clusterer._regroup) and then drops
+    the old story's topic matches it explained; holding the rows makes that wait for a
+    tagger that read the article in its old story, so it sees what the tagger wrote."""
+    query = (
         select(Article)
         .where(Article.id.in_(list(article_ids)), Article.tag_status == "pending")
         .order_by(Article.id)
     )
+    if is_postgres(session):
+        query = query.with_for_update(of=Article)
+    rows = session.scalars(query)
     return [
         ArticleForTagging(
             id=a.id,

@@ -47,6 +47,14 @@ def test_same_stream_twice_gives_same_output(basil_stream) -> None:
     assert list(cluster_records(stream)) == list(cluster_records(stream))
 
 
+def test_progress_is_reported_after_each_record(basil_stream) -> None:
+    stream = basil_stream(2)
+    done: list[int] = []
+    out = list(cluster_records(stream, on_record=done.append))
+    assert done == list(range(1, len(stream) + 1))
+    assert [o["id"] for o in out] == [r["id"] for r in stream]
+
+
 def test_repeated_article_gets_its_first_decision(basil_stream) -> None:
     stream = basil_stream(3)
     first = list(cluster_records(stream))
