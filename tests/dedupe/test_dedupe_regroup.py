@@ -188,3 +188,45 @@ def test_a_moved_article_is_tagged_again_for_its_new_story(db_url: str) -> None:
         assert moved is not None and moved.story_id != old_story
         rows = session.execute(select(StoryTopic.story_id, StoryTopic.article_id)).all()
     assert [tuple(r) for r in rows] == [(moved.story_id, ids[MOVED])]
+
+
+def test_a_withdrawn_match_comes_back_if_another_article_still_matches(db_url: str) -> None:
+    """The old story's match on a topic that the moved article explained is withdrawn,
+    and explained again by the story's own articles that still match it."""
+    from sqlalchemy import update
+
+    from ingest.pipeline.tag import tag_pending
+
+    stream = _stream()
+    split_at = next(n for n, r in enumerate(stream) if r["id"] == LATER)
+    with transaction(db_url) as session:
+        session.add(Topic(name="clinton", query="clinton"))
+    ids = _insert(db_url, stream[:split_at])
+    cluster_all_pending(db_url, batch=50)
+    tag_pending(db_url)
+    with transaction(db_url) as session:
+        moved = session.get(Article, ids[MOVED])
+        assert moved is not None
+        old_story = moved.story_id
+        # As if the moved article had been tagged first and so explained the match.
+        session.execute(
+            update(StoryTopic).where(StoryTopic.story_id == old_story).values(article_id=ids[MOVED])
+        )
+    ids.update(_insert(db_url, stream[split_at:]))
+    cluster_all_pending(db_url, batch=50)
+    tag_pending(db_url)
+    with transaction(db_url) as session:
+        explained = dict(
+            session.execute(
+                select(StoryTopic.story_id, StoryTopic.article_id).where(
+                    StoryTopic.story_id == old_story
+                )
+            ).all()
+        )
+        new_story = session.get(Article, ids[MOVED])
+        assert new_story is not None and new_story.story_id != old_story
+        new_match = session.scalar(
+            select(StoryTopic.article_id).where(StoryTopic.story_id == new_story.story_id)
+        )
+    assert explained == {old_story: ids[OTHER_EVENT[0]]}
+    assert new_match == ids[MOVED]
