@@ -76,6 +76,10 @@ def test_the_stream_clock_starts_at_the_unknown_time() -> None:
 
 
 def test_undated_stream_keeps_apart_events_of_one_kind_on_other_days() -> None:
+    """Two bridge closures, other places and weekdays, no dates. The first report of the
+    second may join the first's story (a weak join: the threshold is low because a weak
+    join can be undone); the second's next report shows it and takes it out."""
+
     def report(place: str, bridge: str, day: str, firm: str) -> str:
         return (
             f"Officials in {place} said on {day} the {bridge} would close for repairs, "
@@ -102,7 +106,15 @@ def test_undated_stream_keeps_apart_events_of_one_kind_on_other_days() -> None:
             + " Traffic was diverted.",
             "cluster": "a",
         },
+        {
+            "id": "b2",
+            "title": "Port Amsel closes Ostry Bridge for repairs",
+            "text": "Port Amsel shut the Ostry Bridge on Thursday. Kelm engineers, who found "
+            "the cracks, expect the repairs to take a month; ferries will run meanwhile.",
+            "cluster": "b",
+        },
     ]
     stories = {out["id"]: out["story"] for out in cluster_records(records)}
     assert stories["a1"] != stories["b1"]
     assert stories["a1"] == stories["a2"]
+    assert stories["b1"] == stories["b2"]
