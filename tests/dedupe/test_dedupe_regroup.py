@@ -82,6 +82,7 @@ def test_a_weak_member_leaves_with_the_article_that_fits_it() -> None:
         assert set(story.sources) == {by_id[n]["source"] for n in names}
     assert fresh.article_count == 3 and fresh.folded == 2
 
+
 def test_clustering_the_stream_again_gives_the_same_stories() -> None:
     stream = _stream()
     assert list(cluster_records(stream)) == list(cluster_records(stream))
