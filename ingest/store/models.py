@@ -210,6 +210,8 @@ class Article(Base):
     __table_args__ = (
         Index("ix_articles_cluster_status_id", "cluster_status", "id"),
         Index("ix_articles_tag_status_id", "tag_status", "id"),
+        # A story member moving to another story takes its copies along (cluster_state).
+        Index("ix_articles_duplicate_of", "duplicate_of"),
     )
 
 
