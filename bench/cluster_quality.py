@@ -334,29 +334,9 @@ def load_demo() -> list[Doc]:
     """The demo corpus (ingest/demo) as extracted by the pipeline, in stream order: one
     long story (15 reports and follow-ups over six days) among near misses. Not fitted
     on: it checks that a growing story keeps its follow-ups."""
-    from ingest.demo.corpus import load_corpus, render
-    from ingest.extract.article import extract_article
+    from ingest.demo.records import extracted_records
 
-    corpus = load_corpus()
-    out = []
-    for a in corpus.ground_truth.articles:
-        outlet = corpus.outlet(a.outlet)
-        template = outlet.template_for(a.path)
-        if not a.in_feed or template is None:
-            continue
-        url = f"http://{outlet.domain}{a.path}"
-        article = extract_article(render(template, f"http://{outlet.domain}"), url)
-        out.append(
-            {
-                "id": f"{a.outlet}{a.path}",
-                "title": article.title or a.title,
-                "text": article.text or "",
-                "source": outlet.domain,
-                "published": a.published.isoformat(),
-                "cluster": a.story,
-            }
-        )
-    return out
+    return extracted_records()
 
 
 def load_sets() -> dict[str, list[Doc]]:

@@ -105,7 +105,7 @@ def cluster_records(
         decided.append((doc_id, article_id, decision.duplicate_of))
         if on_record is not None:
             on_record(number)
-    stories = cluster_state.story_of(sorted(set(numbers.values())))
+    stories = cluster_state.story_of(sorted(numbers.values()))
     for doc_id, article_id, duplicate_of in decided:
         yield {
             "id": doc_id,

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ingest.dedupe import InMemoryClusterState
 from ingest.dedupe.clusterer import REGROUP_ATTACH, StoryProfile
 from ingest.dedupe.stream import cluster_records
 from ingest.pipeline.cluster import cluster_all_pending, cluster_pending
+from ingest.pipeline.tag import tag_pending
 from ingest.store.db import transaction
 from ingest.store.models import Article, Story, StoryArticle, StoryTopic, Topic
 from tests.dedupe.test_dedupe_pipeline import _check_consistent, _insert, _memory, _results
@@ -157,18 +158,25 @@ def _sources_per_story(rows: list[Any]) -> dict[int, set[str]]:
     return out
 
 
-def test_a_moved_article_is_tagged_again_for_its_new_story(db_url: str) -> None:
-    """Tagged while in the other story, the moved article and its copy are tagged again;
-    the old story loses the topic match the moved article explained."""
-    from ingest.pipeline.tag import tag_pending
-
+def _tagged_before_the_move(
+    db_url: str, topic: str, query: str
+) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    """One topic, and the stream up to (not including) the report that moves MOVED,
+    clustered and tagged: (stream, where the rest starts, article ids)."""
     stream = _stream()
     split_at = next(n for n, r in enumerate(stream) if r["id"] == LATER)
     with transaction(db_url) as session:
-        session.add(Topic(name="hearing", query='"defends her actions"'))
+        session.add(Topic(name=topic, query=query))
     ids = _insert(db_url, stream[:split_at])
     cluster_all_pending(db_url, batch=50)
     tag_pending(db_url)
+    return stream, split_at, ids
+
+
+def test_a_moved_article_is_tagged_again_for_its_new_story(db_url: str) -> None:
+    """Tagged while in the other story, the moved article and its copy are tagged again;
+    the old story loses the topic match the moved article explained."""
+    stream, split_at, ids = _tagged_before_the_move(db_url, "hearing", '"defends her actions"')
     with transaction(db_url) as session:
         before = session.get(Article, ids[MOVED])
         assert before is not None and before.tag_status == "done"
@@ -196,17 +204,7 @@ def test_a_moved_article_is_tagged_again_for_its_new_story(db_url: str) -> None:
 def test_a_withdrawn_match_comes_back_if_another_article_still_matches(db_url: str) -> None:
     """The old story's match on a topic that the moved article explained is withdrawn,
     and explained again by the story's own articles that still match it."""
-    from sqlalchemy import update
-
-    from ingest.pipeline.tag import tag_pending
-
-    stream = _stream()
-    split_at = next(n for n, r in enumerate(stream) if r["id"] == LATER)
-    with transaction(db_url) as session:
-        session.add(Topic(name="clinton", query="clinton"))
-    ids = _insert(db_url, stream[:split_at])
-    cluster_all_pending(db_url, batch=50)
-    tag_pending(db_url)
+    stream, split_at, ids = _tagged_before_the_move(db_url, "clinton", "clinton")
     with transaction(db_url) as session:
         moved = session.get(Article, ids[MOVED])
         assert moved is not None
